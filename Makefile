@@ -1,0 +1,39 @@
+# make test: set up .venv (package + test tools + torch oracle + Graphviz dot) and run the whole suite.
+# make demo: the same set-up without the test tools, then the tour (python -m micrograd_seq demo).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: test demo dot clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test,examples]' $(TORCH_SPEC)
+	touch $@
+
+dot:
+	@if command -v dot >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Graphviz (Debian package graphviz) for the dot program"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	else \
+		echo "The Graphviz 'dot' program is missing: install it (Debian/Ubuntu: sudo apt-get install graphviz;" \
+		     "macOS: brew install graphviz; conda: conda install graphviz). Rendering tests will be skipped."; \
+	fi
+
+test: $(VENV)/.installed-test dot
+	$(PY) -m pytest
+
+demo: $(VENV)/.installed-demo dot
+	$(PY) -m micrograd_seq demo
+
+clean:
+	rm -rf $(VENV) out *.egg-info .pytest_cache .hypothesis

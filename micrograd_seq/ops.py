@@ -1,0 +1,417 @@
+"""Primitive ops: each computes its forward on arrays and defines its backward right beside it.
+
+Every op follows one pattern. It computes ``out`` with numpy, defines
+``backward(g, need)`` returning one gradient per input (only where ``need`` says the
+input wants one), and hands both to ``record``. A backward closes over arrays and
+shapes only, never over tensors, so graphs hold no reference cycles.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import builtins
+
+import numpy as np
+
+from .tensor import IndexedGrad, Tensor, as_tensor_like, record
+
+__all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu",
+           "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem", "concat", "stack",
+           "chunk", "where", "softmax", "log_softmax", "sigmoid_array"]
+
+
+# ---- helpers ---------------------------------------------------------------
+
+def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a broadcast gradient back down to ``shape``."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Two tensors from two operands, numbers taking the other side's float dtype."""
+    if not isinstance(a, Tensor):
+        a = as_tensor_like(a, b)
+    elif not isinstance(b, Tensor):
+        b = as_tensor_like(b, a)
+    if a.data.dtype != b.data.dtype:  # integer or bool meets float: the float dtype wins, as in torch
+        if a.data.dtype.kind in "iub" and b.data.dtype.kind == "f":
+            a = Tensor._from_op(a.data.astype(b.data.dtype), None)
+        elif b.data.dtype.kind in "iub" and a.data.dtype.kind == "f":
+            b = Tensor._from_op(b.data.astype(a.data.dtype), None)
+    return a, b
+
+
+def _broadcast(op: str, fn: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    try:
+        return fn(x, y)
+    except ValueError:
+        raise ValueError(f"{op}: cannot broadcast shapes {x.shape} and {y.shape}") from None
+
+
+def _axes(op: str, axis: Any, ndim: int, shape: tuple) -> tuple[int, ...]:
+    """Normalise ``axis`` (None, int or tuple) to a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in items:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{op}: axis {axis!r} is out of range for shape {shape}")
+        out.append(int(a) % builtins.max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def _axis(op: str, axis: int, ndim: int, shape: tuple) -> int:
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis!r} is out of range for shape {shape}")
+    return int(axis) % ndim
+
+
+def sigmoid_array(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow for any finite x (shared with the numpy references)."""
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+# ---- elementwise, broadcasting --------------------------------------------
+
+def add(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    x, y = a.data, b.data
+    out = _broadcast("add", np.add, x, y)
+    sx, sy = x.shape, y.shape
+
+    def backward(g, need):
+        return _unbroadcast(g, sx), _unbroadcast(g, sy)
+    return record("add", out, (a, b), backward)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    x, y = a.data, b.data
+    out = _broadcast("sub", np.subtract, x, y)
+    sx, sy = x.shape, y.shape
+
+    def backward(g, need):
+        return _unbroadcast(g, sx), (_unbroadcast(-g, sy) if need[1] else None)
+    return record("sub", out, (a, b), backward)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    x, y = a.data, b.data
+    out = _broadcast("mul", np.multiply, x, y)
+
+    def backward(g, need):
+        return (_unbroadcast(g * y, x.shape) if need[0] else None,
+                _unbroadcast(g * x, y.shape) if need[1] else None)
+    return record("mul", out, (a, b), backward)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    x, y = a.data, b.data
+    out = _broadcast("div", np.divide, x, y)
+
+    def backward(g, need):
+        gx = g / y
+        return (_unbroadcast(gx, x.shape) if need[0] else None,
+                _unbroadcast(-gx * out, y.shape) if need[1] else None)
+    return record("div", out, (a, b), backward)
+
+
+def pow(a: Tensor, exponent: float) -> Tensor:
+    if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float, np.number)):
+        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+    x = a.data
+    out = x ** exponent
+
+    def backward(g, need):
+        return (g * (exponent * x ** (exponent - 1)),)
+    return record("pow", out, (a,), backward)
+
+
+def neg(a: Tensor) -> Tensor:
+    def backward(g, need):
+        return (-g,)
+    return record("neg", -a.data, (a,), backward)
+
+
+def exp(a: Tensor) -> Tensor:
+    out = np.exp(a.data)
+
+    def backward(g, need):
+        return (g * out,)
+    return record("exp", out, (a,), backward)
+
+
+def log(a: Tensor) -> Tensor:
+    x = a.data
+    out = np.log(x)
+
+    def backward(g, need):
+        return (g / x,)
+    return record("log", out, (a,), backward)
+
+
+def tanh(a: Tensor) -> Tensor:
+    out = np.tanh(a.data)
+
+    def backward(g, need):
+        return (g * (1.0 - out * out),)
+    return record("tanh", out, (a,), backward)
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    out = sigmoid_array(a.data)
+
+    def backward(g, need):
+        return (g * (out * (1.0 - out)),)
+    return record("sigmoid", out, (a,), backward)
+
+
+def relu(a: Tensor) -> Tensor:
+    x = a.data
+    out = np.maximum(x, 0)
+
+    def backward(g, need):
+        return (g * (x > 0),)
+    return record("relu", out, (a,), backward)
+
+
+# ---- matmul ------------------------------------------------------------------
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    a, b = _operands(a, b)
+    x, y = a.data, b.data
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got {x.shape} and {y.shape}")
+    try:
+        out = np.matmul(x, y)
+    except ValueError:
+        raise ValueError(f"matmul: cannot multiply {x.shape} by {y.shape}") from None
+
+    if x.ndim == 2 and y.ndim == 2:
+        def backward(g, need):
+            return (g @ y.T if need[0] else None, x.T @ g if need[1] else None)
+        return record("matmul", out, (a, b), backward)
+
+    def backward(g, need):
+        # Treat 1-D operands as matrices (a row for x, a column for y), as numpy does.
+        x2 = x[None, :] if x.ndim == 1 else x
+        y2 = y[:, None] if y.ndim == 1 else y
+        g2 = g.reshape(np.matmul(x2, y2).shape) if (x.ndim == 1 or y.ndim == 1) else g
+        gx = _unbroadcast(g2 @ np.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape) if need[0] else None
+        gy = _unbroadcast(np.swapaxes(x2, -1, -2) @ g2, y2.shape).reshape(y.shape) if need[1] else None
+        return gx, gy
+    return record("matmul", out, (a, b), backward)
+
+
+# ---- reductions --------------------------------------------------------------
+
+def _kept_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def sum(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = a.data
+    axes = _axes("sum", axis, x.ndim, x.shape)
+    out = np.asarray(x.sum(axis=axes, keepdims=keepdims))
+    shape, kept = x.shape, _kept_shape(x.shape, axes)
+
+    def backward(g, need):
+        return (np.broadcast_to(g.reshape(kept), shape),)
+    return record("sum", out, (a,), backward)
+
+
+def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = a.data
+    axes = _axes("mean", axis, x.ndim, x.shape)
+    count = int(np.prod([x.shape[i] for i in axes])) if axes else 1
+    if count == 0:
+        raise ValueError(f"mean: the reduced axes of shape {x.shape} are empty")
+    out = np.asarray(x.sum(axis=axes, keepdims=keepdims) / count)
+    shape, kept = x.shape, _kept_shape(x.shape, axes)
+
+    def backward(g, need):
+        return (np.broadcast_to(g.reshape(kept) / count, shape),)
+    return record("mean", out, (a,), backward)
+
+
+def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = a.data
+    axes = _axes("max", axis, x.ndim, x.shape)
+    if x.size == 0:
+        raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
+    top = x.max(axis=axes, keepdims=True)
+    out = top if keepdims else top.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(g, need):
+        # Ties share the gradient equally, so the result does not depend on element order.
+        hit = x == top
+        return (hit * (g.reshape(top.shape) / hit.sum(axis=axes, keepdims=True)),)
+    return record("max", out, (a,), backward)
+
+
+# ---- shapes -------------------------------------------------------------------
+
+def reshape(a: Tensor, *shape: Any) -> Tensor:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    x = a.data
+    try:
+        out = x.reshape(shape)
+    except (ValueError, TypeError):
+        raise ValueError(f"reshape: cannot reshape {x.shape} into {shape}") from None
+    orig = x.shape
+
+    def backward(g, need):
+        return (g.reshape(orig),)
+    return record("reshape", out, (a,), backward)
+
+
+def transpose(a: Tensor, *axes: Any) -> Tensor:
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    x = a.data
+    if not axes:
+        axes = tuple(range(x.ndim))[::-1]
+    if sorted(int(i) % builtins.max(x.ndim, 1) for i in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {x.shape}")
+    axes = tuple(int(i) % x.ndim for i in axes)
+    inverse = tuple(np.argsort(axes))
+
+    def backward(g, need):
+        return (g.transpose(inverse),)
+    return record("transpose", x.transpose(axes), (a,), backward)
+
+
+def _index(key: Any) -> tuple[Any, bool]:
+    """Turn a user index into a numpy one; says whether it holds integer arrays (repeats add up)."""
+    items = key if isinstance(key, tuple) else (key,)
+    out, repeats = [], False
+    for k in items:
+        if isinstance(k, Tensor):
+            k = k.data
+        elif isinstance(k, list):
+            k = np.asarray(k)
+        if isinstance(k, np.ndarray):
+            if k.dtype.kind not in "iub":
+                raise TypeError(f"index arrays must hold integers or bools, got dtype {k.dtype}")
+            repeats = repeats or k.dtype.kind != "b"
+        out.append(k)
+    return (tuple(out) if isinstance(key, tuple) else out[0]), repeats
+
+
+def getitem(a: Tensor, key: Any, op: str = "getitem") -> Tensor:
+    index, repeats = _index(key)
+    x = a.data
+    try:
+        out = x[index]
+    except IndexError as err:
+        raise IndexError(f"{op}: index {key!r} does not fit shape {x.shape}: {err}") from None
+
+    def backward(g, need):
+        return (IndexedGrad(index, g, repeats),)
+    return record(op, out, (a,), backward)
+
+
+def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    tensors = _tensor_list("concat", tensors)
+    datas = [t.data for t in tensors]
+    ax = _axis("concat", axis, datas[0].ndim, datas[0].shape)
+    ref = datas[0].shape
+    for d in datas[1:]:
+        if d.ndim != len(ref) or any(p != q for i, (p, q) in enumerate(zip(d.shape, ref)) if i != ax):
+            raise ValueError(f"concat: shapes {[x.shape for x in datas]} must agree outside axis {axis}")
+    out = np.concatenate(datas, axis=ax)
+    bounds = np.cumsum([0] + [d.shape[ax] for d in datas])
+    lead = (slice(None),) * ax
+
+    def backward(g, need):
+        return tuple(g[lead + (slice(bounds[i], bounds[i + 1]),)] for i in range(len(datas)))
+    return record("concat", out, tensors, backward)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    tensors = _tensor_list("stack", tensors)
+    datas = [t.data for t in tensors]
+    if any(d.shape != datas[0].shape for d in datas):
+        raise ValueError(f"stack: all shapes must be equal, got {[d.shape for d in datas]}")
+    ax = _axis("stack", axis, datas[0].ndim + 1, datas[0].shape)
+    out = np.stack(datas, axis=ax)
+    lead = (slice(None),) * ax
+
+    def backward(g, need):
+        return tuple(g[lead + (i,)] for i in range(len(datas)))
+    return record("stack", out, tensors, backward)
+
+
+def _tensor_list(op: str, tensors: Sequence[Any]) -> tuple[Tensor, ...]:
+    if isinstance(tensors, Tensor) or not len(tensors):
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    items = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
+    dtype = np.result_type(*[t.data.dtype for t in items])
+    return tuple(t if t.data.dtype == dtype else Tensor._from_op(t.data.astype(dtype), t.node if t.data.dtype.kind == "f" else None)
+                 for t in items)
+
+
+def chunk(a: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
+    """Split into ``chunks`` pieces along ``axis`` (the last smaller, as torch.chunk); their
+    gradients land in one buffer."""
+    x = a.data
+    if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+    if x.ndim == 0:
+        raise ValueError("chunk: cannot split a 0-d tensor")
+    ax = _axis("chunk", axis, x.ndim, x.shape)
+    size = -(-x.shape[ax] // chunks)
+    lead = (slice(None),) * ax
+    return [getitem(a, lead + (slice(start, start + size),), op="chunk")
+            for start in range(0, x.shape[ax], builtins.max(size, 1))]
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    if c.dtype != np.bool_:
+        raise TypeError(f"where: the condition must be a bool array, got dtype {c.dtype}")
+    a, b = _operands(a, b)
+    x, y = a.data, b.data
+    try:
+        out = np.where(c, x, y)
+    except ValueError:
+        raise ValueError(f"where: cannot broadcast shapes {c.shape}, {x.shape} and {y.shape}") from None
+
+    def backward(g, need):
+        return (_unbroadcast(np.where(c, g, 0), x.shape) if need[0] else None,
+                _unbroadcast(np.where(c, 0, g), y.shape) if need[1] else None)
+    return record("where", out, (a, b), backward)
+
+
+# ---- softmax family --------------------------------------------------------------
+
+def softmax(a: Tensor, axis: int = -1) -> Tensor:
+    x = a.data
+    ax = _axis("softmax", axis, x.ndim, x.shape)
+    e = np.exp(x - x.max(axis=ax, keepdims=True))
+    out = e / e.sum(axis=ax, keepdims=True)
+
+    def backward(g, need):
+        return (out * (g - (g * out).sum(axis=ax, keepdims=True)),)
+    return record("softmax", out, (a,), backward)
+
+
+def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
+    x = a.data
+    ax = _axis("log_softmax", axis, x.ndim, x.shape)
+    shifted = x - x.max(axis=ax, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=ax, keepdims=True))
+
+    def backward(g, need):
+        return (g - np.exp(out) * g.sum(axis=ax, keepdims=True),)
+    return record("log_softmax", out, (a,), backward)

@@ -1,0 +1,554 @@
+"""Tensor and the graph it records, with one iterative reverse-mode backward.
+
+A Tensor holds its data (a numpy array). When it was computed from tensors that
+require grad, it also points at a graph Node. Nodes, not tensors, form the graph:
+a node keeps its parents' nodes, the op's backward function (which holds only the
+arrays that op needs), and the gradient while backward runs. So an intermediate
+tensor nobody keeps is freed at once, as in PyTorch, and the graph holds only what
+BPTT must keep.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype"]
+
+
+class _Mode:
+    """Process-wide autograd switches, set by the context managers in ``autograd``."""
+
+    __slots__ = ("grad_enabled", "anomaly", "scope", "keep_values", "trace")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+        self.scope: tuple[str, ...] = ()
+        self.keep_values = False
+        self.trace: list | None = None
+
+
+MODE = _Mode()
+_default_dtype = np.dtype(np.float32)
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Set the dtype floating data gets when no ``dtype=`` is given (float32 or float64)."""
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dt}")
+    _default_dtype = dt
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype floating data gets when no ``dtype=`` is given."""
+    return _default_dtype
+
+
+class Node:
+    """One recorded value in the graph: how to send its gradient on to its parents."""
+
+    __slots__ = ("backward_fn", "parents", "grad", "owned", "pending", "op", "scope",
+                 "name", "shape", "dtype", "requires_grad", "retains", "data")
+
+    def __init__(self, op: str | None, parents: tuple, backward_fn: Callable | None,
+                 shape: tuple, dtype: np.dtype, requires_grad: bool, data: Any = None,
+                 name: str | None = None) -> None:
+        self.op = op
+        self.parents = parents
+        self.backward_fn = backward_fn
+        self.shape = shape
+        self.dtype = dtype
+        self.requires_grad = requires_grad
+        self.data = data
+        self.name = name
+        self.scope = MODE.scope
+        self.grad = None
+        self.owned = False
+        self.pending = 0
+        self.retains = False
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op is None
+
+    @property
+    def released(self) -> bool:
+        return self.op is not None and self.backward_fn is None
+
+    def __repr__(self) -> str:
+        return f"Node({self.op or 'leaf'}, shape={self.shape}, name={self.name!r}, scope={'/'.join(self.scope)!r})"
+
+
+def _as_array(data: Any, dtype: Any) -> np.ndarray:
+    """Turn user data into an ndarray, applying the dtype rules of ``tensor``."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        try:
+            dt = np.dtype(dtype)
+        except TypeError as err:
+            raise TypeError(f"tensor: {dtype!r} is not a numpy dtype") from err
+        if dt.kind not in "fiub":
+            raise TypeError(f"tensor: dtype must be floating, integer or bool, got {dt}")
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"tensor: cannot make an array from {type(data).__name__}: {err}") from err
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"tensor: data must be numeric (float, int or bool), got dtype {arr.dtype} "
+                        f"from {type(data).__name__}")
+    if dtype is not None:
+        return arr.astype(dt, copy=False)
+    if arr.dtype.kind == "f" and arr.dtype != _default_dtype:
+        return arr.astype(_default_dtype)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff."""
+
+    __slots__ = ("data", "node")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 name: str | None = None) -> None:
+        self.data = _as_array(data, dtype)
+        self.node: Node | None = None
+        if requires_grad:
+            self.requires_grad = True
+        if name is not None:
+            self.name = name
+
+    @classmethod
+    def _from_op(cls, data: np.ndarray, node: Node | None) -> "Tensor":
+        """Wrap an op's output without re-checking it (the engine's fast path)."""
+        out = object.__new__(cls)
+        out.data = data
+        out.node = node
+        return out
+
+    # ---- attributes -------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.node is not None and self.node.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require grad; this one has dtype {self.data.dtype} "
+                            "(integer and bool tensors hold indices, targets and masks)")
+        if self.node is not None and self.node.op is not None:
+            if not value:
+                raise RuntimeError("requires_grad can only be switched off on a leaf; use detach()")
+            return
+        self._leaf_node().requires_grad = bool(value)
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        return None if self.node is None else self.node.grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray | None) -> None:
+        if value is not None:
+            value = np.asarray(value, dtype=self.dtype)
+            if value.shape != self.shape:
+                raise ValueError(f"grad: shape {value.shape} does not match the tensor's shape {self.shape}")
+        node = self._leaf_node() if self.node is None else self.node
+        node.grad = value
+        node.owned = False
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.node is None or self.node.op is None
+
+    @property
+    def grad_fn(self) -> str | None:
+        """The name of the op that made this tensor, or None for a leaf."""
+        return None if self.node is None else self.node.op
+
+    @property
+    def name(self) -> str | None:
+        return None if self.node is None else self.node.name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        node = self._leaf_node() if self.node is None else self.node
+        node.name = value
+
+    def named(self, name: str) -> "Tensor":
+        """Label this value (e.g. ``"forget gate"``) for drawings and messages; returns self."""
+        if self.node is not None:
+            self.node.name = name
+        return self
+
+    def _leaf_node(self) -> Node:
+        """This tensor's node, made on first need for a leaf (a constant fed into a graph)."""
+        node = self.node
+        if node is None:
+            node = self.node = Node(None, (), None, self.data.shape, self.data.dtype, False,
+                                    data=self.data)
+            node.scope = ()
+        return node
+
+    # ---- conversions ------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float | int | bool:
+        """The single value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only a one-element tensor converts to a Python number, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data cut off from the graph: gradient stops here (truncated BPTT uses this)."""
+        return Tensor._from_op(self.data, None)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4, threshold=50)
+        extras = [f"dtype={self.dtype}"]
+        if self.node is not None and self.node.op is not None:
+            extras.insert(0, f"grad_fn={self.node.op}")
+        elif self.requires_grad:
+            extras.insert(0, "requires_grad=True")
+        if self.name is not None:
+            extras.append(f"name={self.name!r}")
+        return f"tensor({body}, {', '.join(extras)})"
+
+    # ---- ops (defined, with their backward, in ops.py) ---------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return _ops.div(other, self)
+
+    def __pow__(self, exponent: float) -> "Tensor":
+        return _ops.pow(self, exponent)
+
+    def __neg__(self) -> "Tensor":
+        return _ops.neg(self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return _ops.matmul(other, self)
+
+    def __getitem__(self, key: Any) -> "Tensor":
+        return _ops.getitem(self, key)
+
+    def exp(self) -> "Tensor":
+        return _ops.exp(self)
+
+    def log(self) -> "Tensor":
+        return _ops.log(self)
+
+    def tanh(self) -> "Tensor":
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> "Tensor":
+        return _ops.sigmoid(self)
+
+    def relu(self) -> "Tensor":
+        return _ops.relu(self)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return _ops.max(self, axis, keepdims)
+
+    def reshape(self, *shape: Any) -> "Tensor":
+        return _ops.reshape(self, *shape)
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        return _ops.transpose(self, *axes)
+
+    @property
+    def T(self) -> "Tensor":
+        return _ops.transpose(self)
+
+    def chunk(self, chunks: int, axis: int = 0) -> list["Tensor"]:
+        return _ops.chunk(self, chunks, axis)
+
+    def softmax(self, axis: int = -1) -> "Tensor":
+        return _ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> "Tensor":
+        return _ops.log_softmax(self, axis)
+
+    # ---- autograd ---------------------------------------------------------
+    def retain_grad(self) -> None:
+        """Keep this intermediate's gradient after backward (e.g. dL/dh_t for teaching)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad, so it gets no gradient")
+        self.node.retains = True
+
+    def backward(self, grad: Any = None, retain_graph: bool = False, retain_all_grads: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``, visiting the graph in reverse.
+
+        ``retain_graph`` keeps the graph for another backward; ``retain_all_grads`` also keeps
+        every node's gradient (for drawing gradient flow). Otherwise the graph is released as
+        backward walks it, so a kept loss does not keep its unrolled graph alive.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input it was computed "
+                               "from has requires_grad=True, or it was made under no_grad())")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: grad can be implicit only for a scalar output; this one has "
+                                   f"shape {self.shape}, so pass grad= of that shape")
+            seed = np.ones(self.shape, dtype=self.dtype)
+        else:
+            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if seed.shape != self.shape:
+                raise ValueError(f"backward: grad has shape {seed.shape} but the output has shape {self.shape}")
+        run_backward(self.node, seed, retain_graph or retain_all_grads, retain_all_grads)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
+    """Make a Tensor; floating data becomes the default float dtype unless ``dtype`` is given."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+# ---- the engine -----------------------------------------------------------
+
+class IndexedGrad:
+    """A gradient for part of a parent: ``value`` belongs at ``index`` of a zero-filled whole.
+
+    Slicing and chunking return these so that T slices of one array write into a single
+    gradient buffer instead of each allocating a full-size array of zeros.
+    """
+
+    __slots__ = ("index", "value", "repeats")
+
+    def __init__(self, index: Any, value: np.ndarray, repeats: bool = False) -> None:
+        self.index = index
+        self.value = value
+        self.repeats = repeats  # integer-array index: repeated entries must add up
+
+    def add_into(self, buffer: np.ndarray) -> None:
+        if self.repeats:
+            np.add.at(buffer, self.index, self.value)
+        else:
+            buffer[self.index] += self.value
+
+
+def _accumulate(node: Node, g: Any) -> None:
+    """Add one contribution ``g`` to ``node.grad``, in place only into buffers the engine owns."""
+    if type(g) is IndexedGrad:
+        buf = node.grad
+        if buf is None:
+            buf = np.zeros(node.shape, dtype=node.dtype)
+        elif not node.owned:
+            buf = buf.copy()
+        node.grad = buf
+        node.owned = True
+        g.add_into(buf)
+        return
+    if g.dtype != node.dtype:
+        g = g.astype(node.dtype)
+    if node.grad is None:
+        node.grad = g  # by reference: the op may hand the same array to several parents
+        node.owned = False
+    elif node.owned:
+        node.grad += g
+    else:
+        node.grad = node.grad + g
+        node.owned = True
+
+
+def _reachable(root: Node) -> list[Node]:
+    """Count, for each node that needs a gradient, how many consumers will send it one."""
+    stack = [root]
+    seen = [root]
+    while stack:
+        node = stack.pop()
+        for parent in node.parents:
+            if parent.requires_grad:
+                if parent.pending == 0:
+                    stack.append(parent)
+                    seen.append(parent)
+                parent.pending += 1
+    return seen
+
+
+def run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool) -> None:
+    """Reverse-mode sweep from ``root``: a node runs once every consumer has sent its gradient.
+
+    Iterative (Kahn's algorithm on the reversed graph), so a million-node chain needs no recursion.
+    """
+    if root.released:
+        raise RuntimeError(_RELEASED)
+    seen = _reachable(root)
+    try:
+        _sweep(root, seed, retain_graph, retain_all_grads)
+    except BaseException:
+        for node in seen:
+            node.pending = 0
+        raise
+
+
+def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool) -> None:
+    trace = MODE.trace
+    anomaly = MODE.anomaly
+    _accumulate(root, seed)
+    ready = [root]
+    leaves = []
+    while ready:
+        node = ready.pop()
+        if trace is not None:
+            trace.append(node)
+        fn = node.backward_fn
+        if fn is None:
+            if node.op is not None:
+                raise RuntimeError(_RELEASED)
+            leaves.append(node)
+            continue
+        parents = node.parents
+        g = node.grad
+        grads = fn(g, tuple(p.requires_grad for p in parents)) if g is not None else ()
+        if anomaly:
+            _check_grads(node, grads)
+        for i, parent in enumerate(parents):
+            if not parent.requires_grad:
+                continue
+            if i < len(grads) and grads[i] is not None:
+                _accumulate(parent, grads[i])
+            parent.pending -= 1
+            if parent.pending == 0:
+                ready.append(parent)
+        if not retain_graph:
+            node.backward_fn = None
+            node.parents = ()
+        if retain_all_grads or node.retains:
+            node.owned = False  # its array may now also be a parent's gradient
+        else:
+            node.grad = None
+    for leaf in leaves:
+        if not leaf.owned and leaf.grad is not None:
+            leaf.grad = np.array(leaf.grad, copy=True)  # each leaf owns a writable gradient
+            leaf.owned = True
+
+
+_RELEASED = ("backward: trying to backward through a graph that has already been released. "
+             "The first backward() frees saved arrays as it goes; pass retain_graph=True to it "
+             "if you need to call backward again on the same graph")
+
+
+def _check_grads(node: Node, grads: Sequence) -> None:
+    for g in grads:
+        value = g.value if type(g) is IndexedGrad else g
+        if value is not None and not np.isfinite(value).all():
+            raise RuntimeError(f"detect_anomaly: the backward of {describe(node)} produced "
+                               f"{_bad_kind(value)} in a gradient")
+
+
+def _bad_kind(a: np.ndarray) -> str:
+    return "nan" if np.isnan(a).any() else "inf"
+
+
+def describe(node: Node) -> str:
+    """A short human description of where a node sits: op, name and scope."""
+    text = f"'{node.op or 'leaf'}'"
+    if node.name:
+        text += f" ({node.name})"
+    if node.scope:
+        text += f" in scope {'/'.join(node.scope)}"
+    return text
+
+
+def record(op: str, out: np.ndarray, inputs: Iterable[Tensor], backward_fn: Callable) -> Tensor:
+    """Wrap an op's output; when grad is on and an input requires grad, link it into the graph.
+
+    ``backward_fn(g, need)`` maps the output gradient to one gradient per input (None where
+    ``need[i]`` is False or no gradient flows). It must hold arrays, never tensors or nodes,
+    so a graph is a tree of references freed by reference counting alone.
+    """
+    mode = MODE
+    if mode.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
+        raise RuntimeError(f"detect_anomaly: '{op}' produced {_bad_kind(out)} in its forward"
+                           + (f" in scope {'/'.join(mode.scope)}" if mode.scope else ""))
+    if mode.grad_enabled:
+        for t in inputs:
+            if t.node is not None and t.node.requires_grad:
+                parents = tuple(t.node if t.node is not None else t._leaf_node() for t in inputs)
+                node = Node(op, parents, backward_fn, out.shape, out.dtype, True,
+                            data=out if mode.keep_values else None)
+                return Tensor._from_op(out, node)
+    return Tensor._from_op(out, None)
+
+
+def as_tensor_like(value: Any, like: Tensor) -> Tensor:
+    """A Python number or array as a constant tensor whose dtype follows ``like``'s."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float, bool, np.number)) and like.dtype.kind == "f":
+        return Tensor._from_op(np.asarray(value, dtype=like.dtype), None)
+    return Tensor._from_op(_as_array(value, None), None)
+
+
+# Operator methods live in ops.py beside their backward; import it last so it sees Tensor.
+from . import ops as _ops  # noqa: E402,F401
