@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -58,17 +57,25 @@ class keep_values(_Switch):
     attribute, value = "keep_values", True
 
 
-@contextmanager
-def name_scope(name: str) -> Iterator[None]:
-    """Tag every op recorded inside with ``name`` (nested scopes nest), for drawings and errors."""
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(f"name_scope: the name must be a non-empty string without '/', got {name!r}")
-    saved = MODE.scope
-    MODE.scope = saved + (name,)
-    try:
-        yield
-    finally:
-        MODE.scope = saved
+class name_scope:
+    """Tag every op recorded inside with ``name`` (nested scopes nest), for drawings and errors.
+
+    A plain class rather than a generator context manager: layers enter one per time step.
+    """
+
+    __slots__ = ("name", "_saved")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"name_scope: the name must be a non-empty string without '/', got {name!r}")
+        self.name = name
+
+    def __enter__(self) -> None:
+        self._saved = MODE.scope
+        MODE.scope = self._saved + (self.name,)
+
+    def __exit__(self, *exc: Any) -> None:
+        MODE.scope = self._saved
 
 
 class GradcheckError(RuntimeError):

@@ -192,13 +192,18 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got {x.shape} and {y.shape}")
     try:
-        out = np.matmul(x, y)
+        out = (x.reshape(-1, x.shape[-1]) @ y).reshape(x.shape[:-1] + y.shape[1:]) \
+            if x.ndim > 2 and y.ndim == 2 else np.matmul(x, y)
     except ValueError:
         raise ValueError(f"matmul: cannot multiply {x.shape} by {y.shape}") from None
 
-    if x.ndim == 2 and y.ndim == 2:
+    if x.ndim >= 2 and y.ndim == 2:
+        # (..., n) @ (n, m): one GEMM over the flattened leading axes, forward and backward.
+        x2 = x.reshape(-1, x.shape[-1])
+
         def backward(g, need):
-            return (g @ y.T if need[0] else None, x.T @ g if need[1] else None)
+            g2 = g.reshape(-1, g.shape[-1])
+            return ((g2 @ y.T).reshape(x.shape) if need[0] else None, x2.T @ g2 if need[1] else None)
         return record("matmul", out, (a, b), backward)
 
     def backward(g, need):

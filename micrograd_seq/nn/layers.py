@@ -1,0 +1,90 @@
+"""Feed-forward layers: Linear, Embedding, Dropout, initialised as torch.nn's."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..random import generator
+from ..tensor import Tensor, get_default_dtype
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Embedding", "Dropout", "uniform_parameter"]
+
+
+def uniform_parameter(shape: tuple[int, ...], bound: float) -> Parameter:
+    """A parameter drawn from U(-bound, bound) in the default float dtype."""
+    return Parameter(generator().uniform(-bound, bound, size=shape).astype(get_default_dtype()))
+
+
+def _check_size(layer: str, name: str, value: Any) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+
+
+class Linear(Module):
+    """y = x W^T + b, with W of shape (out_features, in_features), both U(-1/sqrt(in), 1/sqrt(in))."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        _check_size("Linear", "in_features", in_features)
+        _check_size("Linear", "out_features", out_features)
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = uniform_parameter((out_features, in_features), bound)
+        self.bias = uniform_parameter((out_features,), bound) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1:] != (self.in_features,):
+            raise ValueError(f"Linear: expected input with {self.in_features} features in its last dimension, "
+                             f"got shape {x.shape}")
+        y = x @ self.weight.T
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: row i of ``weight`` (num_embeddings, embedding_dim), initialised N(0, 1)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        super().__init__()
+        _check_size("Embedding", "num_embeddings", num_embeddings)
+        _check_size("Embedding", "embedding_dim", embedding_dim)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(generator().standard_normal((num_embeddings, embedding_dim)).astype(get_default_dtype()))
+
+    def forward(self, indices: Any) -> Tensor:
+        idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+            raise ValueError(f"Embedding: indices must lie in [0, {self.num_embeddings}), "
+                             f"got values from {idx.min()} to {idx.max()}")
+        return self.weight[idx]  # repeated indices add their gradients up
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return x * 0.0
+        keep = generator().random(x.shape) >= self.p
+        return x * (keep / (1.0 - self.p)).astype(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
