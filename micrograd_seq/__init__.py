@@ -3,14 +3,16 @@
 RNN, LSTM and GRU cells are a few lines of primitive ops, unrolled by a Python loop;
 backpropagation through time is the one generic reverse-mode ``backward()``.
 """
-from . import functional
+from . import functional, nn, optim
 from .autograd import (GradcheckError, detect_anomaly, enable_grad, gradcheck, keep_values, name_scope,
                        no_grad)
 from .ops import chunk, concat, stack, where
+from .io import load, save
+from .random import manual_seed
 from .tensor import Tensor, get_default_dtype, set_default_dtype, tensor
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype", "concat", "stack", "chunk",
            "where", "no_grad", "enable_grad", "detect_anomaly", "name_scope", "keep_values", "gradcheck",
-           "GradcheckError", "functional"]
+           "GradcheckError", "functional", "nn", "optim", "save", "load", "manual_seed"]

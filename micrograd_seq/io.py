@@ -1,0 +1,39 @@
+"""Saving and loading state dicts as .npz files; loading never unpickles (it cannot run code)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import numpy as np
+
+from .nn.module import to_numpy
+
+__all__ = ["save", "load"]
+
+
+def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Write {name: array} to ``path`` as an uncompressed .npz (numeric arrays only)."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"save: expected a mapping of names to arrays, got {type(state_dict).__name__}")
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"save: keys must be strings, got {name!r}")
+        array = to_numpy(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"save: {name!r} holds dtype {array.dtype}; only numeric arrays are saved")
+        arrays[name] = array
+    with open(path, "wb") as f:  # a file object, so numpy does not append ".npz" behind the user's back
+        np.savez(f, **arrays)
+
+
+def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a file written by ``save``; object arrays (which would need pickle) are refused."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise ValueError(f"load: {os.fspath(path)!r} holds object arrays, which only pickle can read; "
+                             "refusing to unpickle (it can run arbitrary code)") from None
+        raise ValueError(f"load: {os.fspath(path)!r} is not a readable .npz file: {err}") from None
