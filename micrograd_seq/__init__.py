@@ -16,3 +16,11 @@ __version__ = "0.1.0"
 __all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype", "concat", "stack", "chunk",
            "where", "no_grad", "enable_grad", "detect_anomaly", "name_scope", "keep_values", "gradcheck",
            "GradcheckError", "functional", "nn", "optim", "save", "load", "manual_seed"]
+
+
+def __getattr__(name: str):
+    # viz (graphviz) and teaching sit on top of the engine; import them on first use.
+    if name in ("viz", "teaching"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
