@@ -37,7 +37,7 @@ def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
         a = as_tensor_like(a, b)
     elif not isinstance(b, Tensor):
         b = as_tensor_like(b, a)
-    if a.data.dtype != b.data.dtype:  # integer or bool meets float: the float dtype wins, as in torch
+    if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:  # integer or bool meets float: the float dtype wins, as in torch
         if a.data.dtype.kind in "iub" and b.data.dtype.kind == "f":
             a = Tensor._from_op(a.data.astype(b.data.dtype), None)
         elif b.data.dtype.kind in "iub" and a.data.dtype.kind == "f":
@@ -313,8 +313,12 @@ def _index(key: Any) -> tuple[Any, bool]:
     return (tuple(out) if isinstance(key, tuple) else out[0]), repeats
 
 
-def getitem(a: Tensor, key: Any, op: str = "getitem") -> Tensor:
+def getitem(a: Tensor, key: Any) -> Tensor:
     index, repeats = _index(key)
+    return _take(a, index, repeats, "getitem", key)
+
+
+def _take(a: Tensor, index: Any, repeats: bool, op: str, key: Any = None) -> Tensor:
     x = a.data
     try:
         out = x[index]
@@ -377,7 +381,7 @@ def chunk(a: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
     ax = _axis("chunk", axis, x.ndim, x.shape)
     size = -(-x.shape[ax] // chunks)
     lead = (slice(None),) * ax
-    return [getitem(a, lead + (slice(start, start + size),), op="chunk")
+    return [_take(a, lead + (slice(start, start + size),), False, "chunk")
             for start in range(0, x.shape[ax], builtins.max(size, 1))]
 
 

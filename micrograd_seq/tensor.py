@@ -50,20 +50,20 @@ def get_default_dtype() -> np.dtype:
 class Node:
     """One recorded value in the graph: how to send its gradient on to its parents."""
 
-    __slots__ = ("backward_fn", "parents", "grad", "owned", "pending", "op", "scope",
+    __slots__ = ("backward_fn", "parents", "needs", "grad", "owned", "pending", "op", "scope",
                  "name", "shape", "dtype", "requires_grad", "retains", "data")
 
-    def __init__(self, op: str | None, parents: tuple, backward_fn: Callable | None,
-                 shape: tuple, dtype: np.dtype, requires_grad: bool, data: Any = None,
-                 name: str | None = None) -> None:
+    def __init__(self, op: str | None, parents: tuple, needs: tuple, backward_fn: Callable | None,
+                 data: np.ndarray, requires_grad: bool = True, keep_data: bool = False) -> None:
         self.op = op
         self.parents = parents
+        self.needs = needs  # needs[i]: does parents[i] want a gradient
         self.backward_fn = backward_fn
-        self.shape = shape
-        self.dtype = dtype
+        self.shape = data.shape
+        self.dtype = data.dtype
         self.requires_grad = requires_grad
-        self.data = data
-        self.name = name
+        self.data = data if keep_data else None
+        self.name = None
         self.scope = MODE.scope
         self.grad = None
         self.owned = False
@@ -204,8 +204,7 @@ class Tensor:
         """This tensor's node, made on first need for a leaf (a constant fed into a graph)."""
         node = self.node
         if node is None:
-            node = self.node = Node(None, (), None, self.data.shape, self.data.dtype, False,
-                                    data=self.data)
+            node = self.node = Node(None, (), (), None, self.data, requires_grad=False, keep_data=True)
             node.scope = ()
         return node
 
@@ -408,7 +407,7 @@ def _accumulate(node: Node, g: Any) -> None:
         node.owned = True
         g.add_into(buf)
         return
-    if g.dtype != node.dtype:
+    if g.dtype is not node.dtype and g.dtype != node.dtype:
         g = g.astype(node.dtype)
     if node.grad is None:
         node.grad = g  # by reference: the op may hand the same array to several parents
@@ -454,6 +453,7 @@ def run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_gr
 def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool) -> None:
     trace = MODE.trace
     anomaly = MODE.anomaly
+    ndarray = np.ndarray
     _accumulate(root, seed)
     ready = [root]
     leaves = []
@@ -469,14 +469,18 @@ def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: b
             continue
         parents = node.parents
         g = node.grad
-        grads = fn(g, tuple(p.requires_grad for p in parents)) if g is not None else ()
+        grads = fn(g, node.needs) if g is not None else (None,) * len(parents)
         if anomaly:
             _check_grads(node, grads)
-        for i, parent in enumerate(parents):
+        for parent, gp in zip(parents, grads):
             if not parent.requires_grad:
                 continue
-            if i < len(grads) and grads[i] is not None:
-                _accumulate(parent, grads[i])
+            if gp is not None:
+                if parent.grad is None and type(gp) is ndarray and gp.dtype is parent.dtype:
+                    parent.grad = gp  # by reference: an op may hand one array to several parents
+                    parent.owned = False
+                else:
+                    _accumulate(parent, gp)
             parent.pending -= 1
             if parent.pending == 0:
                 ready.append(parent)
@@ -520,25 +524,32 @@ def describe(node: Node) -> str:
     return text
 
 
-def record(op: str, out: np.ndarray, inputs: Iterable[Tensor], backward_fn: Callable) -> Tensor:
+_NEEDS_ONE = (True,)
+
+
+def record(op: str, out: np.ndarray, inputs: tuple, backward_fn: Callable) -> Tensor:
     """Wrap an op's output; when grad is on and an input requires grad, link it into the graph.
 
-    ``backward_fn(g, need)`` maps the output gradient to one gradient per input (None where
-    ``need[i]`` is False or no gradient flows). It must hold arrays, never tensors or nodes,
+    ``backward_fn(g, needs)`` maps the output gradient to one gradient per input (None where
+    ``needs[i]`` is False or no gradient flows). It must hold arrays, never tensors or nodes,
     so a graph is a tree of references freed by reference counting alone.
     """
     mode = MODE
     if mode.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
         raise RuntimeError(f"detect_anomaly: '{op}' produced {_bad_kind(out)} in its forward"
                            + (f" in scope {'/'.join(mode.scope)}" if mode.scope else ""))
-    if mode.grad_enabled:
-        for t in inputs:
-            if t.node is not None and t.node.requires_grad:
-                parents = tuple(t.node if t.node is not None else t._leaf_node() for t in inputs)
-                node = Node(op, parents, backward_fn, out.shape, out.dtype, True,
-                            data=out if mode.keep_values else None)
-                return Tensor._from_op(out, node)
-    return Tensor._from_op(out, None)
+    if not mode.grad_enabled:
+        return Tensor._from_op(out, None)
+    if len(inputs) == 1:
+        parent = inputs[0].node
+        if parent is None or not parent.requires_grad:
+            return Tensor._from_op(out, None)
+        return Tensor._from_op(out, Node(op, (parent,), _NEEDS_ONE, backward_fn, out, True, mode.keep_values))
+    needs = tuple([t.node is not None and t.node.requires_grad for t in inputs])
+    if True not in needs:
+        return Tensor._from_op(out, None)
+    parents = tuple([t.node or t._leaf_node() for t in inputs])
+    return Tensor._from_op(out, Node(op, parents, needs, backward_fn, out, True, mode.keep_values))
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Tensor:

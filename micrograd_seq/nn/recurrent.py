@@ -6,10 +6,29 @@ generic ``backward()`` does on the graph the time loop records.
 Parameter names, shapes, gate order and return values are torch.nn's:
 ``weight_ih`` (G*H, D), ``weight_hh`` (G*H, H), ``bias_ih``, ``bias_hh`` with the gates
 stacked i, f, g, o (LSTM) and r, z, n (GRU).
+
+Truncated BPTT is ``detach()`` between chunks: the state carries on into the next chunk,
+but its gradient stops there, so each ``backward()`` runs through one chunk only::
+
+    >>> import numpy as np
+    >>> import micrograd_seq as mg
+    >>> lstm, head = mg.nn.LSTM(1, 8), mg.nn.Linear(8, 1)
+    >>> opt = mg.optim.Adam(lstm.parameters() + head.parameters(), lr=1e-2)
+    >>> wave = np.sin(np.linspace(0, 12, 61)).reshape(-1, 1, 1)  # (time, batch, features)
+    >>> state = None
+    >>> for start in range(0, 60, 20):                         # three chunks of 20 steps
+    ...     x, y = wave[start:start + 20], wave[start + 1:start + 21]
+    ...     output, (h, c) = lstm(x, state)
+    ...     loss = mg.functional.mse_loss(head(output), y)
+    ...     opt.zero_grad()
+    ...     loss.backward()                                     # BPTT through this chunk only
+    ...     opt.step()
+    ...     state = (h.detach(), c.detach())                    # carry the state on, cut its gradient
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,7 +36,7 @@ import numpy as np
 from .. import ops
 from ..autograd import name_scope
 from ..tensor import Tensor
-from .layers import Dropout, _check_size, uniform_parameter
+from .layers import _check_size, check_probability, dropout, uniform_parameter
 from .module import Module
 
 __all__ = ["rnn_step", "lstm_step", "gru_step", "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
@@ -119,7 +138,9 @@ class _CellBase(Module):
         return x_proj + self.bias_ih if self.bias_ih is not None else x_proj
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        text = f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+        nonlinearity = getattr(self, "nonlinearity", "tanh")
+        return text + (f", nonlinearity={nonlinearity}" if nonlinearity != "tanh" else "")
 
 
 class RNNCell(_CellBase):
@@ -145,6 +166,8 @@ class LSTMCell(_CellBase):
 
     def forward(self, x: Any, state: tuple[Any, Any] | None = None) -> tuple[Tensor, Tensor]:
         x, unbatched = self._input(x)
+        if state is not None and (not isinstance(state, (tuple, list)) or len(state) != 2):
+            raise ValueError(f"LSTMCell: the state must be a tuple (h, c), got {type(state).__name__}")
         h, c = (None, None) if state is None else state
         h = self._state(h, x.shape[0], unbatched)
         c = self._state(c, x.shape[0], unbatched, "cell state")
@@ -178,10 +201,12 @@ class _RecurrentBase(Module):
         _check_size(name, "input_size", input_size)
         _check_size(name, "hidden_size", hidden_size)
         _check_size(name, "num_layers", num_layers)
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"{name}: dropout must lie in [0, 1], got {dropout}")
+        dropout = check_probability(name, dropout)
+        if dropout and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} acts between stacked layers only, so with num_layers=1 "
+                          "it does nothing", UserWarning, stacklevel=2)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
         self.bidirectional = bidirectional
         directions = 2 if bidirectional else 1
         gates, bound = _GATES[self.kind] * hidden_size, 1.0 / math.sqrt(hidden_size)
@@ -208,9 +233,13 @@ class _RecurrentBase(Module):
         w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
         w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
         x_proj = x @ w_ih.T
+        b_hh = None
         if self.bias:
-            x_proj = x_proj + getattr(self, f"bias_ih_l{layer}{suffix}")
-        b_hh = getattr(self, f"bias_hh_l{layer}{suffix}") if self.bias else None
+            b_ih, b_hh = getattr(self, f"bias_ih_l{layer}{suffix}"), getattr(self, f"bias_hh_l{layer}{suffix}")
+            if self.kind != "GRU":  # b_hh sits outside every nonlinearity: add it once, not per step
+                x_proj, b_hh = x_proj + (b_ih + b_hh), None
+            else:
+                x_proj = x_proj + b_ih
         w_hh_t = w_hh.T
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs: list[Tensor | None] = [None] * x.shape[0]
@@ -225,9 +254,9 @@ class _RecurrentBase(Module):
         first = self.weight_ih_l0
         x = _as_tensor(x, first)
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
-            layout = "(batch, seq, features)" if self.batch_first else "(seq, batch, features)"
-            raise ValueError(f"{name}: expected input of shape {layout} or (seq, features) with "
-                             f"features={self.input_size}, got {x.shape}")
+            layout = "(batch, seq, {0})" if self.batch_first else "(seq, batch, {0})"
+            raise ValueError(f"{name}: expected input of shape {layout.format(self.input_size)} or "
+                             f"(seq, {self.input_size}), got {x.shape}")
         unbatched = x.ndim == 2
         if unbatched:
             x = x[:, None, :]
@@ -253,8 +282,8 @@ class _RecurrentBase(Module):
                 for slot, s in zip(final, end):
                     slot.append(s)
             layer_input = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = Dropout(self.dropout)(layer_input)
+            if layer < self.num_layers - 1:
+                layer_input = dropout(layer_input, self.dropout, self.training)
         output = layer_input
         finals = tuple(ops.stack(slot, axis=0) for slot in final)
         if unbatched:
