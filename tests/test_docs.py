@@ -1,0 +1,231 @@
+"""Every ```python block in README.md and docs/*.md runs, and printed output matches the page.
+
+One test per page. A page's python blocks run in order in one namespace (later blocks use
+earlier names), with the repository root as the working directory and ``tempfile`` pointed
+at a fresh temporary directory (so ``tempfile.mkdtemp()`` on a page writes nowhere else).
+Markers, an HTML comment on the line(s) right before a block:
+
+- ``<!-- docs-test: skip (reason) -->`` before a python block: do not run it.
+- a ```text block right after a python block holds the python block's expected stdout.
+- ``<!-- docs-test: approx 1e-6 -->`` before that text block: numbers may differ by the stated
+  relative or absolute tolerance; everything else must match.
+
+```bash blocks (and any other language) are not run. Images a page links to must exist.
+A page whose code needs an optional package (torch, matplotlib, ...) that is absent, or the
+Graphviz ``dot`` program when it is missing, is skipped with the reason.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import math
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted((ROOT / "docs").glob("*.md")) + [p for p in [ROOT / "README.md"] if p.exists()]
+OPTIONAL_MODULES = {"torch", "matplotlib", "tqdm", "sklearn", "statsmodels"}
+
+FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)\s*$")
+MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<kind>skip|approx)\b(?P<arg>.*?)-->\s*$")
+IMAGE = re.compile(r"!\[[^\]]*\]\((?P<md>[^)\s]+)[^)]*\)|<img\s[^>]*src=\"(?P<html>[^\"]+)\"")
+NUMBER = re.compile(r"([-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf)\b)")
+
+
+@dataclass
+class Block:
+    lang: str
+    code: str
+    line: int            # line number of the block's first code line in the page
+    marker: str | None   # "skip" or "approx"
+    marker_arg: str
+    follows: bool        # only blank lines (and its marker) between it and the previous block
+
+
+def parse(text: str) -> list[Block]:
+    """The fenced blocks of a markdown page, with their markers."""
+    blocks: list[Block] = []
+    lines = text.splitlines()
+    marker, gap_clean, i = None, False, 0
+    while i < len(lines):
+        line = lines[i]
+        fence = FENCE.match(line)
+        if fence is None:
+            found = MARKER.match(line)
+            if found:
+                marker = found
+            elif line.strip():
+                marker, gap_clean = None, False
+            i += 1
+            continue
+        indent, start = len(fence["indent"]), i + 1
+        i = start
+        while i < len(lines) and not re.match(r"^ *```\s*$", lines[i]):
+            i += 1
+        code = "\n".join(l[indent:] for l in lines[start:i]) + "\n"
+        blocks.append(Block(fence["lang"].lower(), code, start + 1, marker and marker["kind"],
+                            marker["arg"].strip() if marker else "", gap_clean))
+        marker, gap_clean, i = None, True, i + 1
+    return blocks
+
+
+def same_output(got: str, expected: str, tolerance: float | None) -> bool:
+    """Exact match of stripped lines, or with numbers compared to ``tolerance`` when given."""
+    got, expected = (("\n".join(l.rstrip() for l in s.strip("\n").splitlines())) for s in (got, expected))
+    if tolerance is None:
+        return got == expected
+    parts_got, parts_expected = NUMBER.split(got), NUMBER.split(expected)
+    if len(parts_got) != len(parts_expected):
+        return False
+    for k, (a, b) in enumerate(zip(parts_got, parts_expected)):
+        if k % 2 == 0 and a.split() != b.split():
+            return False
+        if k % 2 == 1 and not math.isclose(float(a), float(b), rel_tol=tolerance, abs_tol=tolerance):
+            return False
+    return True
+
+
+def tolerance_of(block: Block, where: str) -> float | None:
+    if block.marker != "approx":
+        return None
+    try:
+        return float(block.marker_arg)
+    except ValueError:
+        pytest.fail(f"{where}: the approx marker must state its tolerance, e.g. <!-- docs-test: approx 1e-6 -->")
+
+
+def skip_if_optional_missing(err: BaseException, page: str) -> None:
+    """Skip the page when it failed only because an optional tool is not installed."""
+    if isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] in OPTIONAL_MODULES:
+        pytest.skip(f"{page} needs {err.name}, which is not installed")
+    if shutil.which("dot") is None and "dot" in str(err) and "graphviz" in str(err).lower():
+        pytest.skip(f"{page} renders with the Graphviz dot program, which is not installed")
+
+
+def check_images(page: Path, text: str) -> None:
+    for found in IMAGE.finditer(text):
+        target = found["md"] or found["html"]
+        if "://" not in target:
+            assert (page.parent / target).exists(), f"{page.name} shows {target}, which does not exist"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = str(page.relative_to(ROOT))
+    text = page.read_text(encoding="utf-8")
+    check_images(page, text)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    namespace: dict = {"__name__": "__main__"}
+    blocks = parse(text)
+    try:
+        for k, block in enumerate(blocks):
+            if block.lang != "python" or block.marker == "skip":
+                continue
+            where = f"{name}:{block.line}"
+            stdout = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(stdout):
+                    exec(compile("\n" * (block.line - 1) + block.code, name, "exec"), namespace)
+            except Exception as err:
+                skip_if_optional_missing(err, name)
+                sys.stdout.write(stdout.getvalue())
+                raise
+            following = blocks[k + 1] if k + 1 < len(blocks) else None
+            if following is not None and following.lang == "text" and following.follows:
+                tolerance = tolerance_of(following, f"{name}:{following.line}")
+                if not same_output(stdout.getvalue(), following.code, tolerance):
+                    diff = difflib.unified_diff(following.code.strip("\n").splitlines(),
+                                                stdout.getvalue().strip("\n").splitlines(),
+                                                "on the page", "printed", lineterm="")
+                    pytest.fail(f"{where}: the printed output differs from the text block at line "
+                                f"{following.line}" + (f" (tolerance {tolerance})" if tolerance else "")
+                                + ":\n" + "\n".join(diff))
+    finally:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+
+# ---- the runner's own rules, checked on small pages ----------------------------------
+
+SAMPLE = """\
+Intro.
+
+```python
+x = 2
+print(x * 21)
+```
+
+```text
+42
+```
+
+<!-- docs-test: skip (needs a GPU) -->
+```python
+raise SystemExit("skipped blocks never run")
+```
+
+Prose between.
+
+```text
+not attached to a python block
+```
+
+```bash
+make test
+```
+
+```python
+print(x / 3)
+```
+<!-- docs-test: approx 1e-3 -->
+```text
+0.6667
+```
+"""
+
+
+def test_parse_finds_blocks_markers_and_adjacency() -> None:
+    blocks = parse(SAMPLE)
+    assert [b.lang for b in blocks] == ["python", "text", "python", "text", "bash", "python", "text"]
+    assert blocks[0].line == 4 and blocks[1].follows
+    assert blocks[2].marker == "skip" and blocks[2].marker_arg == "(needs a GPU)"
+    assert not blocks[3].follows
+    assert blocks[6].marker == "approx" and blocks[6].marker_arg == "1e-3" and blocks[6].follows
+
+
+def test_sample_page_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = tmp_path / "sample.md"
+    page.write_text(SAMPLE)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    test_page(page, tmp_path, monkeypatch)
+
+
+def test_wrong_output_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = tmp_path / "wrong.md"
+    page.write_text(SAMPLE.replace("42", "43"))
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    with pytest.raises(pytest.fail.Exception, match=r"wrong.md:4: the printed output differs"):
+        test_page(page, tmp_path, monkeypatch)
+
+
+def test_same_output_rules() -> None:
+    assert same_output("a  1.0\n\n", "a  1.0", None)
+    assert not same_output("a 1.00001", "a 1.0", None)
+    assert same_output("loss [0.50001  2.]", "loss [0.5 2.]", 1e-4)
+    assert not same_output("loss 0.51", "loss 0.5", 1e-4)
+    assert not same_output("gain 0.5", "loss 0.5", 1e-4)
+
+
+def test_missing_image_fails(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    with pytest.raises(AssertionError, match="images/none.svg"):
+        check_images(page, "![an unrolled LSTM](images/none.svg)")
