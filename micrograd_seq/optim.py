@@ -14,14 +14,19 @@ class Optimizer:
     """Holds the parameters and their per-parameter state; ``step()`` updates ``p.data`` in place."""
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of tensors (e.g. model.parameters()), "
+                            "got a single tensor")
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise ValueError(f"{name}: got an empty parameter list")
         for i, p in enumerate(self.params):
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{type(self).__name__}: parameter {i} is not a tensor that requires grad")
-        if lr < 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr}")
+            if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
+                raise TypeError(f"{name}: parameter {i} is not a leaf tensor that requires grad")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError(f"{name}: a parameter appears more than once in the list")
+        _check_non_negative(name, "learning rate", lr)
         self.lr = lr
         self.state: list[dict] = [{} for _ in self.params]
 
@@ -31,6 +36,7 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """Update every parameter that has a gradient, in place."""
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 self._update(p, p.grad, state)
@@ -39,12 +45,19 @@ class Optimizer:
         raise NotImplementedError
 
 
+def _check_non_negative(owner: str, what: str, value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"{owner}: invalid {what} {value} (it must be >= 0)")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, dampening, weight decay and Nesterov."""
 
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(params, lr)
+        _check_non_negative("SGD", "momentum", momentum)
+        _check_non_negative("SGD", "weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         self.momentum, self.dampening, self.weight_decay, self.nesterov = momentum, dampening, weight_decay, nesterov
@@ -71,8 +84,11 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {betas}")
+        name = type(self).__name__
+        if len(betas) != 2 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
+        _check_non_negative(name, "eps", eps)
+        _check_non_negative(name, "weight_decay", weight_decay)
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
     def _update(self, p, grad, state):

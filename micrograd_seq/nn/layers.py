@@ -10,7 +10,7 @@ from ..random import generator
 from ..tensor import Tensor, get_default_dtype
 from .module import Module, Parameter
 
-__all__ = ["Linear", "Embedding", "Dropout", "uniform_parameter"]
+__all__ = ["Linear", "Embedding", "Dropout", "dropout", "uniform_parameter"]
 
 
 def uniform_parameter(shape: tuple[int, ...], bound: float) -> Parameter:
@@ -35,7 +35,8 @@ class Linear(Module):
         self.weight = uniform_parameter((out_features, in_features), bound)
         self.bias = uniform_parameter((out_features,), bound) if bias else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x, dtype=self.weight.dtype)
         if x.shape[-1:] != (self.in_features,):
             raise ValueError(f"Linear: expected input with {self.in_features} features in its last dimension, "
                              f"got shape {x.shape}")
@@ -69,22 +70,32 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
+def check_probability(owner: str, p: Any) -> float:
+    """``p`` as a float, or a ValueError naming ``owner`` when it is not a number in [0, 1]."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{owner}: dropout probability must be a number in [0, 1], got {p!r}")
+    return float(p)
+
+
+def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) in training; identity otherwise."""
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = generator().random(x.shape) >= p
+    return x * (keep / (1.0 - p)).astype(x.dtype)
+
+
 class Dropout(Module):
     """Zero each element with probability p in training, scaling the rest by 1/(1-p); identity in eval."""
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
-        self.p = float(p)
+        self.p = check_probability("Dropout", p)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        if self.p == 1.0:
-            return x * 0.0
-        keep = generator().random(x.shape) >= self.p
-        return x * (keep / (1.0 - self.p)).astype(x.dtype)
+        return dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -27,6 +27,8 @@ class Parameter(Tensor):
 
 
 class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` could not match: names it lacked and names it did not know."""
+
     missing_keys: list[str]
     unexpected_keys: list[str]
 
@@ -79,9 +81,9 @@ class Module:
 
     # ---- traversal -------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs in definition order, each parameter once."""
+        """(dotted name, parameter) pairs in definition order, each parameter once; ``prefix.`` goes first."""
         seen: set[int] = set()
-        for name, p in self._named_parameters(prefix):
+        for name, p in self._named_parameters(f"{prefix}." if prefix else ""):
             if id(p) not in seen:
                 seen.add(id(p))
                 yield name, p
@@ -93,14 +95,17 @@ class Module:
             yield from m._named_parameters(f"{prefix}{name}.")
 
     def parameters(self) -> list[Parameter]:
+        """The parameters of this module and its sub-modules, in definition order (for an optimizer)."""
         return [p for _, p in self.named_parameters()]
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) pairs: this module (named ``prefix``) first, then every sub-module."""
         yield prefix, self
         for name, m in self._modules.items():
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def children(self) -> list["Module"]:
+        """The direct sub-modules, in definition order."""
         return list(self._modules.values())
 
     def zero_grad(self) -> None:
@@ -109,11 +114,13 @@ class Module:
             p.grad = None
 
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode here and in every sub-module (Dropout drops only in training); returns self."""
         for _, m in self.named_modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> "Module":
+        """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
     # ---- calling ---------------------------------------------------------
@@ -159,14 +166,17 @@ class Module:
 
     # ---- printing --------------------------------------------------------
     def extra_repr(self) -> str:
+        """The settings shown inside ``Name(...)`` in the repr; sub-classes override it."""
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not lines:
-            return head + ")"
-        return head + "\n  " + "\n  ".join(lines) + "\n)"
+        """Torch's layout: a one-line ``Name(extra)``, or one line per extra item and child, indented."""
+        extra = self.extra_repr()
+        children = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        lines = extra.split("\n") + children if extra else children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class Sequential(Module):
