@@ -148,7 +148,7 @@ def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
                                                 "on the page", "printed", lineterm="")
                     pytest.fail(f"{where}: the printed output differs from the text block at line "
                                 f"{following.line}" + (f" (tolerance {tolerance})" if tolerance else "")
-                                + ":\n" + "\n".join(diff))
+                                + ":\n" + "\n".join(diff), pytrace=False)
     finally:
         if "matplotlib.pyplot" in sys.modules:
             sys.modules["matplotlib.pyplot"].close("all")
