@@ -442,15 +442,24 @@ def run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_gr
     if root.released:
         raise RuntimeError(_RELEASED)
     seen = _reachable(root)
+    # Gradients kept from an earlier pass are put aside: this pass must propagate only its own.
+    kept = {}
+    for node in seen:
+        if node.grad is not None and node.op is not None:
+            kept[node] = node.grad
+            node.grad = None
     try:
-        _sweep(root, seed, retain_graph, retain_all_grads)
+        _sweep(root, seed, retain_graph, retain_all_grads, kept)
     except BaseException:
         for node in seen:
             node.pending = 0
         raise
+    for node, old in kept.items():
+        if node.grad is None and (retain_all_grads or node.retains):
+            node.grad = old
 
 
-def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool) -> None:
+def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool, kept: dict) -> None:
     trace = MODE.trace
     anomaly = MODE.anomaly
     ndarray = np.ndarray
@@ -488,6 +497,8 @@ def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: b
             node.backward_fn = None
             node.parents = ()
         if retain_all_grads or node.retains:
+            if kept and node in kept and node.grad is not None:
+                node.grad = kept[node] + node.grad  # retained grads accumulate across passes
             node.owned = False  # its array may now also be a parent's gradient
         else:
             node.grad = None
@@ -553,12 +564,10 @@ def record(op: str, out: np.ndarray, inputs: tuple, backward_fn: Callable) -> Te
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Tensor:
-    """A Python number or array as a constant tensor whose dtype follows ``like``'s."""
+    """A number or array as a constant tensor; numeric data takes ``like``'s float dtype."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (int, float, bool, np.number)) and like.dtype.kind == "f":
-        return Tensor._from_op(np.asarray(value, dtype=like.dtype), None)
-    return Tensor._from_op(_as_array(value, None), None)
+    return Tensor._from_op(_as_array(value, like.dtype if like.dtype.kind == "f" else None), None)
 
 
 # Operator methods live in ops.py beside their backward; import it last so it sees Tensor.

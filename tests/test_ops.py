@@ -1,0 +1,216 @@
+"""Every primitive op: forward equals numpy's, backward equals central differences (float64)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import micrograd_seq as mg
+
+settings.register_profile("ops", max_examples=25, deadline=None)
+settings.load_profile("ops")
+
+SMALL = dict(min_dims=0, max_dims=3, min_side=1, max_side=4)
+
+
+def leaf(shape, seed, positive=False, spread=1.0):
+    rng = np.random.default_rng(seed)
+    data = rng.uniform(0.5, 2.0, size=shape) if positive else rng.standard_normal(shape) * spread
+    return mg.tensor(data, requires_grad=True, dtype=np.float64)
+
+
+def check(fn, *inputs):
+    assert mg.gradcheck(fn, *inputs)
+
+
+broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, **SMALL)
+
+
+@pytest.mark.parametrize("name, op, np_op", [
+    ("add", lambda a, b: a + b, np.add),
+    ("sub", lambda a, b: a - b, np.subtract),
+    ("mul", lambda a, b: a * b, np.multiply),
+    ("div", lambda a, b: a / b, np.divide),
+])
+@given(shapes=broadcast_pairs, seed=st.integers(0, 2**16))
+def test_binary_broadcasting(name, op, np_op, shapes, seed):
+    sa, sb = shapes.input_shapes
+    a, b = leaf(sa, seed), leaf(sb, seed + 1, positive=(name == "div"))
+    out = op(a, b)
+    np.testing.assert_array_equal(out.data, np_op(a.data, b.data))
+    assert out.shape == shapes.result_shape
+    check(op, a, b)
+
+
+@pytest.mark.parametrize("op", [lambda a: a + 2.5, lambda a: 2.5 + a, lambda a: a - 1, lambda a: 1 - a,
+                                lambda a: a * 3, lambda a: 3 * a, lambda a: a / 4, lambda a: 4 / a, lambda a: -a])
+@given(shape=hnp.array_shapes(**SMALL), seed=st.integers(0, 2**16))
+def test_python_scalars_on_either_side(op, shape, seed):
+    a = leaf(shape, seed, positive=True)
+    with np.errstate(all="ignore"):
+        expected = op(a.data)
+    np.testing.assert_allclose(op(a).data, expected)
+    check(op, a)
+
+
+@pytest.mark.parametrize("exponent", [2, 3, 0.5, -1.5, 1])
+@given(shape=hnp.array_shapes(**SMALL), seed=st.integers(0, 2**16))
+def test_pow_scalar_exponent(exponent, shape, seed):
+    a = leaf(shape, seed, positive=True)
+    np.testing.assert_allclose((a ** exponent).data, a.data ** exponent)
+    check(lambda t: t ** exponent, a)
+
+
+@pytest.mark.parametrize("method, np_fn, positive", [
+    ("exp", np.exp, False), ("log", np.log, True), ("tanh", np.tanh, False),
+    ("sigmoid", lambda x: 1 / (1 + np.exp(-x)), False), ("relu", lambda x: np.maximum(x, 0), False),
+])
+@given(shape=hnp.array_shapes(**SMALL), seed=st.integers(0, 2**16))
+def test_unary(method, np_fn, positive, shape, seed):
+    a = leaf(shape, seed, positive=positive)
+    if method == "relu":  # keep away from the kink, where the derivative is not defined
+        a.data[np.abs(a.data) < 1e-3] = 0.5
+    np.testing.assert_allclose(getattr(a, method)().data, np_fn(a.data), rtol=1e-15)
+    check(lambda t: getattr(t, method)(), a)
+
+
+def test_sigmoid_and_log_softmax_are_stable_at_1000():
+    x = mg.tensor([-1000.0, -30.0, 0.0, 30.0, 1000.0], requires_grad=True, dtype=np.float64)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # overflow would raise here
+        s = x.sigmoid()
+        ls = x.log_softmax(0)
+        (s.sum() + ls.sum()).backward()
+    np.testing.assert_allclose(s.data, [0.0, 1 / (1 + np.exp(30.0)), 0.5, 1 / (1 + np.exp(-30.0)), 1.0])
+    assert np.isfinite(ls.data).all() and np.isfinite(x.grad).all()
+    np.testing.assert_allclose(ls.data[-1], 0.0)
+
+
+matmul_shapes = st.sampled_from([
+    ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 2, 3), (3, 4)),
+    ((5, 2, 3), (5, 3, 4)), ((2, 1, 2, 3), (4, 3, 2)), ((3,), (2, 3, 4)), ((2, 2, 3), (3,)),
+    ((1, 2, 3), (4, 3, 2)),
+])
+
+
+@given(shapes=matmul_shapes, seed=st.integers(0, 2**16))
+def test_matmul_like_numpy(shapes, seed):
+    a, b = leaf(shapes[0], seed), leaf(shapes[1], seed + 1)
+    np.testing.assert_allclose((a @ b).data, np.matmul(a.data, b.data), rtol=1e-13)
+    check(lambda x, y: x @ y, a, b)
+
+
+def test_matmul_with_a_constant_skips_its_gradient():
+    a = mg.tensor(np.ones((2, 3)), dtype=np.float64)
+    b = leaf((3, 4), 0)
+    (a @ b).sum().backward()
+    assert a.grad is None
+    np.testing.assert_allclose(b.grad, np.full((3, 4), 2.0))
+
+
+axis_cases = st.sampled_from([None, 0, -1, (0,), (0, 1), (1, -1)])
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@given(shape=hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=4), axis=axis_cases,
+       keepdims=st.booleans(), seed=st.integers(0, 2**16))
+def test_reductions(name, shape, axis, keepdims, seed):
+    if isinstance(axis, tuple) and len(shape) < 3 and -1 in axis and 1 in axis:
+        axis = (0, 1)
+    a = leaf(shape, seed)
+    out = getattr(a, name)(axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(out.data, getattr(np, name)(a.data, axis=axis, keepdims=keepdims), rtol=1e-14)
+    check(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), a)
+
+
+def test_max_shares_gradient_between_ties():
+    a = mg.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], requires_grad=True, dtype=np.float64)
+    a.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(a.grad, [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+@given(seed=st.integers(0, 2**16))
+def test_reshape_transpose_T(seed):
+    a = leaf((2, 3, 4), seed)
+    np.testing.assert_array_equal(a.reshape(6, 4).data, a.data.reshape(6, 4))
+    np.testing.assert_array_equal(a.reshape((4, -1)).data, a.data.reshape(4, -1))
+    np.testing.assert_array_equal(a.transpose(1, 0, 2).data, a.data.transpose(1, 0, 2))
+    np.testing.assert_array_equal(a.T.data, a.data.T)
+    check(lambda t: t.reshape(4, 6), a)
+    check(lambda t: t.transpose(2, 0, 1), a)
+    check(lambda t: t.T, a)
+
+
+@pytest.mark.parametrize("key", [
+    1, -1, slice(1, 3), (slice(None), 2), (None, 0), (Ellipsis, 1), (0, Ellipsis, slice(None, None, 2)),
+    np.array([0, 2, 2, 0]), [1, 1, 1], (np.array([0, 1, 1]), np.array([2, 3, 3])),
+    (slice(None), np.array([3, 0, 3])), np.array([True, False, True]),
+])
+def test_indexing(key):
+    a = leaf((3, 4, 2), 7)
+    np.testing.assert_array_equal(a[key].data, a.data[key])
+    check(lambda t: t[key], a)
+
+
+def test_embedding_lookup_accumulates_repeated_indices():
+    table = mg.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True, dtype=np.float64)
+    table[np.array([2, 0, 2, 2])].sum().backward()
+    np.testing.assert_array_equal(table.grad, [[1, 1], [0, 0], [3, 3]])
+
+
+@given(seed=st.integers(0, 2**16), axis=st.sampled_from([0, 1, -1]))
+def test_concat_stack_chunk(seed, axis):
+    a, b = leaf((2, 3), seed), leaf((2, 3), seed + 1)
+    np.testing.assert_array_equal(mg.concat([a, b], axis).data, np.concatenate([a.data, b.data], axis))
+    check(lambda x, y: mg.concat([x, y, x], axis), a, b)
+    stack_axis = axis if axis != -1 else 2
+    np.testing.assert_array_equal(mg.stack([a, b], stack_axis).data, np.stack([a.data, b.data], stack_axis))
+    check(lambda x, y: mg.stack([x, y], stack_axis), a, b)
+    c = leaf((4, 7), seed + 2)
+    pieces = c.chunk(3, axis=1)
+    assert [p.shape for p in pieces] == [(4, 3), (4, 3), (4, 1)]  # as torch.chunk
+    np.testing.assert_array_equal(mg.concat(pieces, 1).data, c.data)
+    check(lambda t: t.chunk(3, axis=1)[0] * 2 + t.chunk(3, axis=1)[2].sum(), c)
+    check(lambda t: mg.chunk(t, 2, 0)[1], c)
+
+
+def test_chunk_gradients_land_in_one_buffer():
+    gates = mg.tensor(np.zeros((2, 8)), requires_grad=True, dtype=np.float64)
+    i, f, g, o = gates.chunk(4, axis=-1)
+    (i * 1 + f * 2 + g * 3 + o * 4).sum().backward()
+    np.testing.assert_array_equal(gates.grad, np.repeat([[1, 1, 2, 2, 3, 3, 4, 4]], 2, axis=0))
+
+
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, **SMALL), seed=st.integers(0, 2**16))
+def test_where(shapes, seed):
+    sc, sa, sb = shapes.input_shapes
+    cond = np.random.default_rng(seed).random(sc) > 0.5
+    a, b = leaf(sa, seed), leaf(sb, seed + 1)
+    np.testing.assert_array_equal(mg.where(cond, a, b).data, np.where(cond, a.data, b.data))
+    check(lambda x, y: mg.where(cond, x, y), a, b)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_and_log_softmax(axis):
+    a = leaf((3, 5), 3, spread=3.0)
+    e = np.exp(a.data - a.data.max(axis=axis, keepdims=True))
+    expected = e / e.sum(axis=axis, keepdims=True)
+    np.testing.assert_allclose(a.softmax(axis).data, expected, rtol=1e-14)
+    np.testing.assert_allclose(a.log_softmax(axis).data, np.log(expected), rtol=1e-12, atol=1e-15)
+    check(lambda t: t.softmax(axis), a)
+    check(lambda t: t.log_softmax(axis), a)
+
+
+def test_float32_stays_float32():
+    a = mg.tensor(np.ones((2, 2)), requires_grad=True)
+    out = ((a * 2.0 + 1) / 3 - a.sigmoid()).tanh() @ a
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert a.grad.dtype == np.float32
+
+
+def test_integer_mask_times_float_keeps_float_dtype():
+    a = mg.tensor(np.ones(3), requires_grad=True)
+    out = a * mg.tensor([1, 0, 1])
+    assert out.dtype == np.float32
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad, [1, 0, 1])
