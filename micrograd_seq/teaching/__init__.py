@@ -1,0 +1,16 @@
+"""Teaching: BPTT derived by hand beside the autodiff that makes it unnecessary, and gradient flow.
+
+- ``bptt_rnn``, ``bptt_lstm``, ``bptt_gru``: numpy forward passes and hand-derived backward
+  passes through time, written as the textbooks write them.
+- ``compare(cell, ...)``: the largest difference between those and ``backward()`` through ``mg.nn``.
+- ``hidden_grad_norms``, ``jacobians``, ``jacobian_norms``, ``plot_gradient_flow``: how the
+  gradient shrinks or grows as it flows back through time.
+"""
+from . import bptt_gru, bptt_lstm, bptt_rnn
+from .compare import Problem, autodiff_gradients, build_model, compare, hand_gradients, random_problem
+from .gradient_flow import hidden_grad_norms, jacobian_norms, jacobians, plot_gradient_flow
+from .unroll import unroll
+
+__all__ = ["bptt_rnn", "bptt_lstm", "bptt_gru", "Problem", "random_problem", "hand_gradients",
+           "autodiff_gradients", "build_model", "compare", "hidden_grad_norms", "jacobians", "jacobian_norms",
+           "plot_gradient_flow", "unroll"]

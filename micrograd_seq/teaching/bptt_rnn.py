@@ -1,0 +1,48 @@
+"""Vanilla (Elman, tanh) RNN with a softmax readout: the forward pass and BPTT by hand, in numpy.
+
+Row vectors and torch's shapes: x_t (B, D), h_t (B, H), weight_ih W_ih (H, D), weight_hh W_hh (H, H).
+Forward, for t = 1..T:
+
+    a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+    h_t = tanh(a_t)
+    o_t = h_t V^T + b_V,   L = sum_t cross-entropy(softmax(o_t), y_t)
+
+Backward, for t = T..1 (the min-char-rnn recurrence, dh_{T+1} = 0):
+
+    do_t = softmax(o_t) - y_t
+    dh_t = V^T do_t + W_hh^T (dh_{t+1} * (1 - h_{t+1}^2))
+    dW_ih = sum_t da_t^T x_t,  dW_hh = sum_t da_t^T h_{t-1},  db_ih = db_hh = sum_t da_t,
+    where da_t = dh_t * (1 - h_t^2)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .shared import add_step_grads, readout_backward, readout_forward
+
+
+def forward(params: dict[str, np.ndarray], xs: np.ndarray, ys: np.ndarray,
+            h0: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    """Run the RNN over ``xs`` (T, B, D) from ``h0`` (B, H); return the loss and what backward needs."""
+    hs = [h0]
+    for x in xs:
+        a = x @ params["weight_ih"].T + params["bias_ih"] + hs[-1] @ params["weight_hh"].T + params["bias_hh"]
+        hs.append(np.tanh(a))                              # h_t = tanh(a_t)
+    hs = np.stack(hs)                                      # hs[t] = h_t, hs[0] = h_0
+    loss, probs = readout_forward(hs[1:], params["V"], params["b_V"], ys)
+    return loss, {"xs": xs, "ys": ys, "hs": hs, "probs": probs}
+
+
+def backward(params: dict[str, np.ndarray], cache: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """BPTT: dL/d(every parameter), and ``"h"``: dL/dh_t for t = 0..T, shape (T+1, B, H)."""
+    xs, hs = cache["xs"], cache["hs"]
+    grads = {name: np.zeros_like(value) for name, value in params.items()}
+    dh = np.zeros_like(hs)
+    dh[1:], grads["V"], grads["b_V"] = readout_backward(hs[1:], cache["probs"], cache["ys"], params["V"])
+    for t in range(len(xs), 0, -1):
+        # dh[t] is complete here: h_t feeds only o_t and step t+1, both already visited.
+        da = dh[t] * (1 - hs[t] ** 2)                      # da_t = dh_t * tanh'(a_t)
+        add_step_grads(grads, da, da, xs[t - 1], hs[t - 1])
+        dh[t - 1] += da @ params["weight_hh"]              # dh_{t-1} += W_hh^T da_t
+    grads["h"] = dh
+    return grads
