@@ -536,6 +536,8 @@ def describe(node: Node) -> str:
 
 
 _NEEDS_ONE = (True,)
+_NEEDS_TWO = (((False, False), (False, True)), ((True, False), (True, True)))
+_new_tensor = object.__new__
 
 
 def record(op: str, out: np.ndarray, inputs: tuple, backward_fn: Callable) -> Tensor:
@@ -549,18 +551,28 @@ def record(op: str, out: np.ndarray, inputs: tuple, backward_fn: Callable) -> Te
     if mode.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
         raise RuntimeError(f"detect_anomaly: '{op}' produced {_bad_kind(out)} in its forward"
                            + (f" in scope {'/'.join(mode.scope)}" if mode.scope else ""))
+    result = _new_tensor(Tensor)
+    result.data = out
+    result.node = None
     if not mode.grad_enabled:
-        return Tensor._from_op(out, None)
+        return result
     if len(inputs) == 1:
         parent = inputs[0].node
-        if parent is None or not parent.requires_grad:
-            return Tensor._from_op(out, None)
-        return Tensor._from_op(out, Node(op, (parent,), _NEEDS_ONE, backward_fn, out, True, mode.keep_values))
+        if parent is not None and parent.requires_grad:
+            result.node = Node(op, (parent,), _NEEDS_ONE, backward_fn, out, True, mode.keep_values)
+        return result
+    if len(inputs) == 2:
+        a, b = inputs[0].node, inputs[1].node
+        needs = _NEEDS_TWO[a is not None and a.requires_grad][b is not None and b.requires_grad]
+        if needs[0] or needs[1]:
+            parents = (a or inputs[0]._leaf_node(), b or inputs[1]._leaf_node())
+            result.node = Node(op, parents, needs, backward_fn, out, True, mode.keep_values)
+        return result
     needs = tuple([t.node is not None and t.node.requires_grad for t in inputs])
-    if True not in needs:
-        return Tensor._from_op(out, None)
-    parents = tuple([t.node or t._leaf_node() for t in inputs])
-    return Tensor._from_op(out, Node(op, parents, needs, backward_fn, out, True, mode.keep_values))
+    if True in needs:
+        parents = tuple([t.node or t._leaf_node() for t in inputs])
+        result.node = Node(op, parents, needs, backward_fn, out, True, mode.keep_values)
+    return result
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Tensor:
