@@ -105,7 +105,7 @@ def skip_if_optional_missing(err: BaseException, page: str) -> None:
     """Skip the page when it failed only because an optional tool is not installed."""
     if isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] in OPTIONAL_MODULES:
         pytest.skip(f"{page} needs {err.name}, which is not installed")
-    if shutil.which("dot") is None and "dot" in str(err) and "graphviz" in str(err).lower():
+    if shutil.which("dot") is None and type(err).__name__ in ("GraphvizNotFoundError", "ExecutableNotFound"):
         pytest.skip(f"{page} renders with the Graphviz dot program, which is not installed")
 
 
