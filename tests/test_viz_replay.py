@@ -1,0 +1,237 @@
+"""The backward replay: a self-contained page and a text listing of the order backward() visits nodes."""
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import micrograd_seq as mg
+from micrograd_seq.tensor import MODE
+
+requires_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the Graphviz 'dot' program is not installed")
+
+
+def unrolled_rnn(steps, hidden=3, features=2, seed=0):
+    """A tanh RNN from primitives, one name scope per step; returns (loss, {name: parameter}).
+
+    W is used through a transpose made inside every step, U through one made before the loop
+    (as nn.RNN does), b directly: all three are shared by every step.
+    """
+    rng = np.random.default_rng(seed)
+    params = {name: mg.tensor(rng.normal(size=shape), requires_grad=True, name=name)
+              for name, shape in (("W", (hidden, features)), ("U", (hidden, hidden)), ("b", (hidden,)))}
+    x = mg.tensor(rng.normal(size=(steps, 1, features)))
+    u_t = params["U"].T
+    h = mg.tensor(np.zeros((1, hidden)))
+    outputs = []
+    for t in range(steps):
+        with mg.name_scope(f"t={t}"):
+            h = (x[t] @ params["W"].T + h @ u_t + params["b"]).tanh().named("hidden")
+        outputs.append(h)
+    return (mg.stack(outputs) ** 2).sum(), params
+
+
+def page_data(page):
+    match = re.search(r'<script type="application/json" id="mg-data">(.*?)</script>', page, re.S)
+    assert match, "the page embeds its data as JSON"
+    return json.loads(match.group(1))
+
+
+def requiring_grad(root):
+    """Every node backward must visit: those reachable from the root that require grad."""
+    seen, stack = {id(root): root}, [root]
+    while stack:
+        for parent in stack.pop().parents:
+            if parent.requires_grad and id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+    return seen
+
+
+@pytest.fixture
+def rnn_page(f64, tmp_path):
+    steps = 4
+    loss, params = unrolled_rnn(steps)
+    path = mg.viz.replay(loss, tmp_path / "replay.html")
+    return steps, loss, params, path, path.read_text(encoding="utf-8")
+
+
+# ---- the page -----------------------------------------------------------------
+
+@requires_dot
+def test_page_is_one_self_contained_file(rnn_page, tmp_path):
+    _, _, _, path, page = rnn_page
+    assert path == tmp_path / "replay.html" and path.is_file()
+    lowered = page.lower()
+    for external in ("http://", "https://", "<script src", "<link", "@import", "url(", "@font-face"):
+        assert external not in lowered, external
+    assert 'class="graph"' in page, "the rendered graph is inline SVG"
+    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
+
+
+@requires_dot
+def test_one_entry_per_visited_node_each_drawn(rnn_page):
+    _, loss, _, _, page = rnn_page
+    data = page_data(page)
+    assert len(data["visits"]) == len(requiring_grad(loss.node))
+    drawn = set(re.findall(r'<g id="([^"]*)" class="node"', page))
+    assert {v["box"] for v in data["visits"]} <= drawn
+    first = data["visits"][0]
+    assert (first["op"], first["norm"]) == ("sum", 1.0), "backward starts at the loss with gradient 1"
+    assert data["loss"] == pytest.approx(loss.item())
+
+
+@requires_dot
+def test_sweep_runs_from_the_last_time_step_to_the_first(rnn_page):
+    steps, _, _, _, page = rnn_page
+    visits = page_data(page)["visits"]
+    times = [v["time"] for v in visits if v["time"] is not None]
+    assert times[0] == f"t={steps - 1}"
+    assert list(dict.fromkeys(times)) == [f"t={t}" for t in reversed(range(steps))]
+    hidden = [v["time"] for v in visits if v["name"] == "hidden"]
+    assert hidden == [f"t={t}" for t in reversed(range(steps))]
+
+
+@requires_dot
+def test_each_shared_weight_collects_one_contribution_per_step(rnn_page):
+    steps, _, params, _, page = rnn_page
+    data = page_data(page)
+    visits, by_name = data["visits"], {p["name"]: p for p in data["params"]}
+    assert set(by_name) == set(params)
+    every_step = [f"t={t}" for t in reversed(range(steps))]
+    for name, p in by_name.items():
+        assert sorted((visits[k]["time"] for k in p["from"]), reverse=True) == every_step, name
+        assert visits[p["visit"]]["op"] == "leaf" and max(p["from"]) < p["visit"], \
+            "a parameter is visited after every contribution has arrived"
+    # U sits on the path back through time, so its contributions arrive last step first; the
+    # input-side branches (W, b) wait on backward's stack until the recurrent chain is done.
+    assert [visits[k]["time"] for k in by_name["U"]["from"]] == every_step
+
+
+@requires_dot
+def test_replay_is_a_real_backward(f64, tmp_path):
+    loss, params = unrolled_rnn(5, seed=3)
+    mg.viz.replay(loss, tmp_path / "r.html")
+    plain_loss, plain = unrolled_rnn(5, seed=3)
+    plain_loss.backward()
+    for name in params:
+        np.testing.assert_array_equal(params[name].grad, plain[name].grad)
+    assert MODE.trace is None, "the trace switch is restored"
+
+
+@requires_dot
+def test_lstm_layer_weight_hh_gets_t_contributions(tmp_path):
+    steps = 3
+    mg.manual_seed(0)
+    lstm = mg.nn.LSTM(2, 3)
+    out, _ = lstm(mg.tensor(np.random.default_rng(0).normal(size=(steps, 1, 2))))
+    data = page_data(mg.viz.replay(out.sum(), tmp_path / "lstm.html").read_text(encoding="utf-8"))
+    weight_hh = next(p for p in data["params"] if p["name"] == "weight_hh_l0")
+    assert [data["visits"][k]["time"] for k in weight_hh["from"]] == ["t=2", "t=1", "t=0"]
+
+
+@requires_dot
+def test_collapsed_drawing_highlights_the_step_box(f64, tmp_path):
+    loss, _ = unrolled_rnn(3)
+    page = mg.viz.replay(loss, tmp_path / "c.html", collapse="t").read_text(encoding="utf-8")
+    drawn = set(re.findall(r'<g id="([^"]*)" class="node"', page))
+    boxes_per_step = {}
+    for v in page_data(page)["visits"]:
+        assert v["box"] in drawn
+        if v["time"] is not None and v["op"] != "transpose":
+            boxes_per_step.setdefault(v["time"], set()).add(v["box"])
+    assert len(boxes_per_step) == 3 and all(len(b) == 1 for b in boxes_per_step.values())
+    assert len(set.union(*boxes_per_step.values())) == 3
+
+
+@requires_dot
+def test_names_cannot_break_out_of_the_page(f64, tmp_path):
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="</script><script>alert(1)</script>")
+    page = mg.viz.replay((x * x).sum(), tmp_path / "n.html").read_text(encoding="utf-8")
+    assert page_data(page)["params"][0]["name"] == "</script><script>alert(1)</script>"
+    assert "<script>alert" not in page
+
+
+# ---- the text form ------------------------------------------------------------
+
+def test_backward_order_groups_runs_by_scope(f64):
+    steps = 3
+    loss, _ = unrolled_rnn(steps)
+    text = mg.viz.backward_order(loss)
+    header, *body = text.splitlines()
+    assert header == f"backward() visited {len(requiring_grad(loss.node))} nodes, in this order:"
+    split = body.index("gradient contributions each parameter received, by the scope of the node that sent it:")
+    order, contributions = body[:split], body[split + 1:]
+    scopes = [line.split(":")[0].strip() for line in order]
+    assert all(a != b for a, b in zip(scopes, scopes[1:])), "consecutive nodes of one scope share a line"
+    assert [s for s in scopes if s.startswith("t=")][:steps] == ["t=2", "t=1", "t=0"]
+    assert order[0] == "  (no scope): sum, pow, stack"
+    assert order[1].startswith("  t=2: hidden tanh, add, ")
+    assert sum(len(line.split(": ", 1)[1].split(", ")) for line in order) == len(requiring_grad(loss.node))
+    received = {line.split()[0]: line.split(None, 1)[1] for line in contributions}
+    assert sorted(received) == ["U", "W", "b"]
+    assert received["U"] == "3: t=2, t=1, t=0"
+    assert all(sorted(r.split(": ")[1].split(", ")) == ["t=0", "t=1", "t=2"] for r in received.values())
+
+
+# ---- errors -------------------------------------------------------------------
+
+def test_loss_without_grad_is_refused(tmp_path):
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.viz.replay(mg.tensor(1.0), tmp_path / "x.html")
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.viz.backward_order(mg.tensor(1.0))
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_non_scalar_loss_is_refused(tmp_path):
+    w = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"scalar.*\(2, 3\)"):
+        mg.viz.replay(w * 2, tmp_path / "x.html")
+    with pytest.raises(ValueError, match=r"scalar.*\(2, 3\)"):
+        mg.viz.backward_order(w * 2)
+    with pytest.raises(TypeError, match="Tensor"):
+        mg.viz.backward_order(np.ones(()))
+    assert w.grad is None and not (tmp_path / "x.html").exists()
+
+
+@requires_dot
+def test_released_graph_error_restores_the_trace_switch(f64, tmp_path):
+    loss, _ = unrolled_rnn(2)
+    loss.backward()
+    outer = []
+    MODE.trace = outer
+    with pytest.raises(RuntimeError, match="released"):
+        mg.viz.replay(loss, tmp_path / "x.html")
+    assert MODE.trace is outer and outer == []
+
+
+def test_missing_dot_is_a_clear_error_before_any_backward(f64, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    loss, params = unrolled_rnn(2)
+    with pytest.raises(mg.viz.GraphvizNotFoundError, match="'dot' is not installed.*apt-get install graphviz"):
+        mg.viz.replay(loss, tmp_path / "x.html")
+    assert all(p.grad is None for p in params.values()) and not (tmp_path / "x.html").exists()
+
+
+# ---- the page in a browser (only where one is installed) -------------------------
+
+@requires_dot
+def test_page_runs_in_headless_chromium(rnn_page):
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if browser is None:
+        pytest.skip("no Chromium to run the page in")
+    steps, _, _, path, page = rnn_page
+    data = page_data(page)
+    k = len(data["visits"]) // 2
+    run = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          f"{path.as_uri()}#visit={k}"], capture_output=True, text=True, timeout=120)
+    dom = run.stdout
+    assert f'<span id="mg-count">{k} / {len(data["visits"])}</span>' in dom, run.stderr[-2000:]
+    now = data["visits"][k - 1]
+    assert f'<div id="mg-time">{now["time"] or "–"}</div>' in dom
+    assert re.search(rf'<g id="{now["box"]}" class="node[^"]*\bmg-now\b', dom), "the current node is highlighted"
+    received = sum(1 for i in next(p for p in data["params"] if p["name"] == "U")["from"] if i < k)
+    assert f'<span class="tally">{received} / {steps}</span><b>U</b>' in dom
