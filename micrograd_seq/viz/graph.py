@@ -1,0 +1,165 @@
+"""What a drawing shows: the boxes and arrows collected from a recorded graph, before any styling.
+
+``collect`` walks ``node.parents`` from the roots and makes one box per node (a parameter used
+only through ``.T`` folds its transposes into its own box, so shared weights appear once).
+``collapse`` merges every box inside a scope (a time step ``t=k``, or any scope depth) into one.
+Box ids are stable (``n{id(node)}``), and ``View.box_of`` maps every engine node to its box, so
+other drawings (a backward replay) can find the box of any node backward visits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..tensor import Node
+
+__all__ = ["Box", "View", "collect", "collapse", "node_id", "group_key"]
+
+
+@dataclass
+class Box:
+    """One drawn node: an op, a leaf, or (collapsed) a whole scope."""
+
+    id: str
+    kind: str                 # "op", "leaf" (requires grad), "constant" or "group"
+    title: str                # the op, or the leaf's name, or the group's scope name
+    scope: tuple[str, ...]    # the clusters it is drawn in
+    nodes: list[Node]         # the engine nodes it stands for; nodes[0] represents a non-group box
+
+
+@dataclass
+class View:
+    """Boxes in data-flow order and the arrows between them."""
+
+    boxes: dict[str, Box] = field(default_factory=dict)
+    edges: dict[tuple[str, str], list[tuple[Node, Node]]] = field(default_factory=dict)
+    box_of: dict[int, str] = field(default_factory=dict)
+    roots: list[str] = field(default_factory=list)
+
+    def add_edge(self, parent: Node, child: Node) -> None:
+        source, target = self.box_of[id(parent)], self.box_of[id(child)]
+        if source != target:
+            self.edges.setdefault((source, target), []).append((parent, child))
+
+
+def node_id(node: Node) -> str:
+    """The stable DOT id of the box drawing ``node``."""
+    return f"n{id(node)}"
+
+
+def collect(roots: list[Node]) -> View:
+    """The full view of the graph behind ``roots``: one box per node, transposed parameters folded."""
+    order = _topological(roots)
+    if any(node.released for node in order):
+        raise RuntimeError(_RELEASED)
+    consumers: dict[int, list[Node]] = {id(n): [] for n in order}
+    for node in order:
+        for parent in node.parents:
+            consumers[id(parent)].append(node)
+    view = View()
+    for node in order:
+        if id(node) in view.box_of:
+            continue
+        users = consumers[id(node)]
+        box = Box(node_id(node), *_kind_and_title(node), _drawn_scope(node, users), [node])
+        if _folds_transposes(node, users):
+            box.title += "ᵀ"
+            box.nodes += users
+            view.box_of.update((id(u), box.id) for u in users)
+        view.boxes[box.id] = box
+        view.box_of[id(node)] = box.id
+    for node in order:
+        for parent in node.parents:
+            view.add_edge(parent, node)
+    view.roots = list(dict.fromkeys(view.box_of[id(r)] for r in roots))
+    return view
+
+
+_RELEASED = ("draw: backward() has already released (part of) this graph, so there is nothing left to draw. "
+             "Draw before calling backward, or call backward(retain_graph=True), or "
+             "backward(retain_all_grads=True) to draw the gradients too")
+
+
+def _topological(roots: list[Node]) -> list[Node]:
+    """Every node reachable from ``roots``, parents before children (iterative post-order DFS)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack = [(root, iter(root.parents))]
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append((parent, iter(parent.parents)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _kind_and_title(node: Node) -> tuple[str, str]:
+    if not node.is_leaf:
+        return "op", node.op
+    if node.requires_grad:
+        return "leaf", node.name or "input"
+    return "constant", node.name or _constant_title(node)
+
+
+def _constant_title(node: Node) -> str:
+    """A constant's value when it is one number (``1`` in ``1 - z``), "zeros" for zeros, else "constant"."""
+    data = node.data
+    if data is None or data.size == 0:
+        return "constant"
+    first = data.flat[0]
+    if not (data == first).all():
+        return "constant"
+    if data.size > 1:
+        return "zeros" if first == 0 else f"all {first:.4g}"
+    return f"{first:.4g}"
+
+
+def _drawn_scope(node: Node, users: list[Node]) -> tuple[str, ...]:
+    """A constant used once sits beside its one consumer (the ``1`` of each step, a zero initial state)."""
+    if node.is_leaf and not node.requires_grad and len(users) == 1:
+        return users[0].scope
+    return node.scope
+
+
+def _folds_transposes(node: Node, users: list[Node]) -> bool:
+    """A 2-D trainable leaf used only through transposes is drawn as one box "weightᵀ"."""
+    return (node.is_leaf and node.requires_grad and len(node.shape) == 2 and bool(users)
+            and all(u.op == "transpose" for u in users))
+
+
+def group_key(scope: tuple[str, ...], collapse: str | int) -> tuple[str, ...] | None:
+    """The scope a box merges into: up to its first ``t=`` scope, or its first ``collapse`` scopes."""
+    if collapse == "t":
+        for depth, name in enumerate(scope):
+            if name.startswith("t="):
+                return scope[:depth + 1]
+        return None
+    return scope[:collapse] if len(scope) >= collapse else None
+
+
+def collapse(view: View, by: str | int) -> View:
+    """The same graph with every box inside one scope (``group_key``) merged into a single box."""
+    out = View()
+    for box in view.boxes.values():
+        key = group_key(box.scope, by)
+        if key is None:
+            merged = box
+        else:
+            group_id = "s_" + "/".join(key)
+            merged = out.boxes.get(group_id) or Box(group_id, "group", key[-1], key[:-1], [])
+            merged.nodes += box.nodes
+        out.boxes[merged.id] = merged
+        out.box_of.update((id(n), merged.id) for n in box.nodes)
+    for pairs in view.edges.values():
+        for parent, child in pairs:
+            out.add_edge(parent, child)
+    out.roots = list(dict.fromkeys(out.box_of[id(view.boxes[r].nodes[0])] for r in view.roots))
+    return out
