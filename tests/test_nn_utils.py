@@ -1,0 +1,86 @@
+"""clip_grad_norm_ and clip_grad_value_ against torch.nn.utils."""
+import numpy as np
+import pytest
+
+import micrograd_seq as mg
+from micrograd_seq.nn import Parameter
+from micrograd_seq.nn.utils import clip_grad_norm_, clip_grad_value_
+
+SHAPES = [(4, 3), (3,), (2, 2, 2)]
+
+
+def twin_grads(scale: float, seed: int = 0):
+    """Our parameters and torch's with the same random gradients (one of ours has none)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    ours, theirs = [], []
+    for shape in SHAPES:
+        data, grad = rng.standard_normal(shape), scale * rng.standard_normal(shape)
+        p, t = Parameter(data, dtype=np.float64), torch.tensor(data, requires_grad=True)
+        p.grad, t.grad = grad, torch.tensor(grad)
+        ours.append(p)
+        theirs.append(t)
+    ours.append(Parameter(np.ones(2), dtype=np.float64))  # no gradient: skipped, as in torch
+    theirs.append(torch.ones(2, dtype=torch.float64, requires_grad=True))
+    return ours, theirs
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
+@pytest.mark.parametrize("scale", [0.01, 10.0], ids=["below-max", "above-max"])
+def test_clip_grad_norm_matches_torch(norm_type, scale):
+    torch = pytest.importorskip("torch")
+    ours, theirs = twin_grads(scale)
+    total = clip_grad_norm_(ours, max_norm=1.5, norm_type=norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm=1.5, norm_type=norm_type)
+    assert isinstance(total, float)
+    np.testing.assert_allclose(total, expected.item(), rtol=1e-13)
+    for p, t in zip(ours, theirs):
+        if t.grad is None:
+            assert p.grad is None
+        else:
+            np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-13)
+    clipped = [p.grad for p in ours if p.grad is not None]
+    if scale > 1:  # the joint norm is now max_norm (up to torch's 1e-6 in the denominator)
+        joint = (np.abs(np.concatenate([g.ravel() for g in clipped])) ** norm_type).sum() ** (1 / norm_type) \
+            if norm_type != float("inf") else max(np.abs(g).max() for g in clipped)
+        assert 1.5 - 1e-5 < joint <= 1.5
+
+
+def test_clip_grad_norm_takes_one_tensor_and_an_empty_list():
+    p = Parameter(np.ones(4), dtype=np.float64)
+    p.grad = np.full(4, 3.0)
+    assert clip_grad_norm_(p, 1.0) == 6.0
+    np.testing.assert_allclose(p.grad, np.full(4, 3.0 / (6.0 + 1e-6)), rtol=1e-15)
+    assert clip_grad_norm_([], 1.0) == 0.0
+
+
+@pytest.mark.parametrize("clip", [0.5, 3.0])
+def test_clip_grad_value_matches_torch(clip):
+    torch = pytest.importorskip("torch")
+    ours, theirs = twin_grads(2.0, seed=1)
+    clip_grad_value_(ours, clip)
+    torch.nn.utils.clip_grad_value_(theirs, clip)
+    for p, t in zip(ours[:-1], theirs):
+        np.testing.assert_array_equal(p.grad, t.grad.numpy())
+    assert ours[-1].grad is None
+
+
+def test_clipping_a_model_after_backward_keeps_dtype():
+    lstm = mg.nn.LSTM(2, 3)
+    lstm(np.ones((4, 1, 2)))[0].sum().backward()
+    clip_grad_norm_(lstm.parameters(), 1e-3)
+    clip_grad_value_(lstm.parameters(), 1e-4)
+    assert all(p.grad.dtype == np.float32 and np.abs(p.grad).max() <= 1e-4 for p in lstm.parameters())
+
+
+def test_errors():
+    p = Parameter(np.ones(2))
+    p.grad = np.ones(2)
+    with pytest.raises(ValueError, match=r"clip_grad_norm_: norm_type must be positive \(or inf\), got 0.0"):
+        clip_grad_norm_([p], 1.0, norm_type=0)
+    with pytest.raises(ValueError, match=r"clip_grad_norm_: max_norm must be non-negative, got -1"):
+        clip_grad_norm_([p], -1)
+    with pytest.raises(ValueError, match=r"clip_grad_value_: clip_value must be non-negative, got -0.5"):
+        clip_grad_value_([p], -0.5)
+    with pytest.raises(TypeError, match=r"clip_grad_norm_: item 1 is not a tensor \(got ndarray\)"):
+        clip_grad_norm_([p, np.ones(2)], 1.0)
