@@ -15,7 +15,7 @@ def _with_grads(owner: str, parameters: Iterable[Tensor] | Tensor) -> list[Tenso
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for i, p in enumerate(params):
         if not isinstance(p, Tensor):
-            raise TypeError(f"{owner}: item {i} is a {type(p).__name__}, not a tensor")
+            raise TypeError(f"{owner}: item {i} is not a tensor (got {type(p).__name__})")
     return [p for p in params if p.grad is not None]
 
 
