@@ -579,7 +579,16 @@ def as_tensor_like(value: Any, like: Tensor) -> Tensor:
     """A number or array as a constant tensor; numeric data takes ``like``'s float dtype."""
     if isinstance(value, Tensor):
         return value
-    return Tensor._from_op(_as_array(value, like.dtype if like.dtype.kind == "f" else None), None)
+    dtype = like.dtype if like.dtype.kind == "f" else None
+    if type(value) is float or type(value) is int:  # the common case, e.g. 1 - z
+        return Tensor._from_op(np.asarray(value, dtype=dtype), _PYTHON_NUMBER)
+    return Tensor._from_op(_as_array(value, dtype), None)
+
+
+# Python numbers in expressions share one leaf node: they need no gradient and no identity.
+_PYTHON_NUMBER = Node(None, (), (), None, np.asarray(0.0), requires_grad=False)
+_PYTHON_NUMBER.name = "number"
+_PYTHON_NUMBER.scope = ()
 
 
 # Operator methods live in ops.py beside their backward; import it last so it sees Tensor.
