@@ -22,7 +22,7 @@ import graphviz
 
 from ..tensor import MODE, Node, Tensor
 from .draw import GraphvizNotFoundError, draw
-from .graph import collapse as collapse_view, collect
+from .graph import View, collapse as collapse_view, collect
 from .grads import node_norm
 
 __all__ = ["replay", "backward_order"]
@@ -66,8 +66,8 @@ def replay(loss: Tensor, path: str | os.PathLike, **draw_options: Any) -> Path:
     _require_dot()
     trace = _traced_backward(loss)
     svg = _inline_svg(draw(loss, **draw_options).pipe(format="svg").decode("utf-8"))
-    box_of = _drawn_boxes(loss.node, _svg_node_ids(svg), draw_options.get("collapse"))
-    data = _page_data(trace, box_of, loss)
+    view = _drawn_view(loss.node, _svg_node_ids(svg), draw_options.get("collapse"))
+    data = _page_data(trace, view, loss)
     page = _fill_template(title=f"Backward pass replay: {len(trace.visits)} nodes", svg=svg,
                           data=json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"))
     path = Path(path)
@@ -164,20 +164,20 @@ def _svg_node_ids(svg: str) -> set[str]:
     return {html.unescape(m) for m in re.findall(r'<g id="([^"]*)" class="node"', svg)}
 
 
-def _drawn_boxes(root: Node, drawn: set[str], collapse: str | int | None) -> dict[int, str]:
-    """Which box of the picture draws each engine node; ``draw`` may have collapsed scopes by itself."""
+def _drawn_view(root: Node, drawn: set[str], collapse: str | int | None) -> View:
+    """The boxes the picture shows, and which draws each node; ``draw`` may have collapsed scopes by itself."""
     full = collect([root])
     ways = [by for by in dict.fromkeys((collapse, "t", 1)) if by is not None]
     for view in itertools.chain([full], (collapse_view(full, by) for by in ways)):
         if set(view.boxes) <= drawn:
-            return view.box_of
+            return view
     raise RuntimeError("replay: could not match the drawing's boxes to the graph's nodes "
                        f"(draw options {collapse=!r}); please report this")
 
 
-def _page_data(trace: _Trace, box_of: dict[int, str], loss: Tensor) -> dict[str, Any]:
+def _page_data(trace: _Trace, view: View, loss: Tensor) -> dict[str, Any]:
     """What the page's script steps through: one entry per visit, and the parameters' contributions."""
-    visits = []
+    box_of, visits = view.box_of, []
     for node in trace.visits:
         box = box_of[id(node)]
         time_scope = _time_scope(node)
@@ -190,7 +190,7 @@ def _page_data(trace: _Trace, box_of: dict[int, str], loss: Tensor) -> dict[str,
         })
     params = [{"name": _leaf_name(trace.visits[k]), "shape": list(trace.visits[k].shape), "visit": k,
                "from": trace.fed_by[id(trace.visits[k])]} for k in trace.leaves]
-    return {"loss": _json_number(float(loss.item())), "visits": visits, "params": params}
+    return {"loss": _json_number(float(loss.item())), "boxes": list(view.boxes), "visits": visits, "params": params}
 
 
 def _json_number(x: float | None) -> float | str | None:
