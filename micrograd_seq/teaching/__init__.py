@@ -7,7 +7,7 @@
   gradient shrinks or grows as it flows back through time.
 """
 from . import bptt_gru, bptt_lstm, bptt_rnn
-from .compare import Problem, autodiff_gradients, build_model, compare, hand_gradients, random_problem
+from .agreement import Problem, autodiff_gradients, build_model, compare, hand_gradients, random_problem
 from .gradient_flow import hidden_grad_norms, jacobian_norms, jacobians, plot_gradient_flow
 from .unroll import unroll
 
