@@ -54,6 +54,8 @@ def test_errors():
         mg.nn.RNNCell(3, 2, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match=r"RNN: nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
         mg.nn.RNN(3, 2, nonlinearity="gelu")
+    with pytest.raises(ValueError, match=r"rnn_step: nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+        mg.nn.rnn_step(mg.tensor(np.zeros((1, 2))), mg.tensor(np.zeros((1, 2))), mg.tensor(np.eye(2)), None, "sigmoid")
     cell, rnn = mg.nn.RNNCell(3, 2), mg.nn.RNN(3, 2, batch_first=True)
     with pytest.raises(ValueError, match=r"RNNCell: expected input of shape \(batch, 3\) or \(3,\), got \(2, 2, 3\)"):
         cell(np.zeros((2, 2, 3)))

@@ -47,11 +47,15 @@ __all__ = ["rnn_step", "lstm_step", "gru_step", "RNNCell", "LSTMCell", "GRUCell"
 # sequence in one matmul before the time loop, cells project their one input.
 
 def rnn_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, nonlinearity: str = "tanh") -> Tensor:
-    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh), or relu(...) with ``nonlinearity="relu"``."""
     pre = x_proj + h @ w_hh_t
     if b_hh is not None:
         pre = pre + b_hh
-    return (pre.tanh() if nonlinearity == "tanh" else pre.relu()).named("hidden")
+    if nonlinearity == "tanh":
+        return pre.tanh().named("hidden")
+    if nonlinearity == "relu":
+        return pre.relu().named("hidden")
+    raise ValueError(f"rnn_step: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
 def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
