@@ -481,7 +481,9 @@ def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: b
         grads = fn(g, node.needs) if g is not None else (None,) * len(parents)
         if anomaly:
             _check_grads(node, grads)
-        for parent, gp in zip(parents, grads):
+        # Parents are pushed last-first, so the first input (a step's own input branch) runs
+        # before the recurrent chain moves on: the sweep reads t = T-1, ..., 0 in order.
+        for parent, gp in zip(parents[::-1], grads[::-1]):
             if not parent.requires_grad:
                 continue
             if gp is not None:
