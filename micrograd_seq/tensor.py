@@ -1,35 +1,19 @@
-"""Tensor and the graph it records, with one iterative reverse-mode backward.
+"""Tensor: a numpy array that records the ops applied to it.
 
-A Tensor holds its data (a numpy array). When it was computed from tensors that
-require grad, it also points at a graph Node. Nodes, not tensors, form the graph:
-a node keeps its parents' nodes, the op's backward function (which holds only the
-arrays that op needs), and the gradient while backward runs. So an intermediate
-tensor nobody keeps is freed at once, as in PyTorch, and the graph holds only what
-BPTT must keep.
+A Tensor holds its data. When it was computed from tensors that require grad, it also
+points at a graph ``Node`` (graph.py), and ``record`` is how every op links its output in.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype"]
+from .graph import MODE, IndexedGrad, Node, bad_kind, run_backward
 
+__all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype", "record", "as_tensor_like",
+           "MODE", "Node", "IndexedGrad"]
 
-class _Mode:
-    """Process-wide autograd switches, set by the context managers in ``autograd``."""
-
-    __slots__ = ("grad_enabled", "anomaly", "scope", "keep_values", "trace")
-
-    def __init__(self) -> None:
-        self.grad_enabled = True
-        self.anomaly = False
-        self.scope: tuple[str, ...] = ()
-        self.keep_values = False
-        self.trace: list | None = None
-
-
-MODE = _Mode()
 _default_dtype = np.dtype(np.float32)
 
 
@@ -45,41 +29,6 @@ def set_default_dtype(dtype: Any) -> None:
 def get_default_dtype() -> np.dtype:
     """The dtype floating data gets when no ``dtype=`` is given."""
     return _default_dtype
-
-
-class Node:
-    """One recorded value in the graph: how to send its gradient on to its parents."""
-
-    __slots__ = ("backward_fn", "parents", "needs", "grad", "owned", "pending", "op", "scope",
-                 "name", "shape", "dtype", "requires_grad", "retains", "data")
-
-    def __init__(self, op: str | None, parents: tuple, needs: tuple, backward_fn: Callable | None,
-                 data: np.ndarray, requires_grad: bool = True, keep_data: bool = False) -> None:
-        self.op = op
-        self.parents = parents
-        self.needs = needs  # needs[i]: does parents[i] want a gradient
-        self.backward_fn = backward_fn
-        self.shape = data.shape
-        self.dtype = data.dtype
-        self.requires_grad = requires_grad
-        self.data = data if keep_data else None
-        self.name = None
-        self.scope = MODE.scope
-        self.grad = None
-        self.owned = False
-        self.pending = 0
-        self.retains = False
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.op is None
-
-    @property
-    def released(self) -> bool:
-        return self.op is not None and self.backward_fn is None
-
-    def __repr__(self) -> str:
-        return f"Node({self.op or 'leaf'}, shape={self.shape}, name={self.name!r}, scope={'/'.join(self.scope)!r})"
 
 
 def _as_array(data: Any, dtype: Any) -> np.ndarray:
@@ -372,170 +321,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str 
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
 
 
-# ---- the engine -----------------------------------------------------------
-
-class IndexedGrad:
-    """A gradient for part of a parent: ``value`` belongs at ``index`` of a zero-filled whole.
-
-    Slicing and chunking return these so that T slices of one array write into a single
-    gradient buffer instead of each allocating a full-size array of zeros.
-    """
-
-    __slots__ = ("index", "value", "repeats")
-
-    def __init__(self, index: Any, value: np.ndarray, repeats: bool = False) -> None:
-        self.index = index
-        self.value = value
-        self.repeats = repeats  # integer-array index: repeated entries must add up
-
-    def add_into(self, buffer: np.ndarray) -> None:
-        if self.repeats:
-            np.add.at(buffer, self.index, self.value)
-        else:
-            buffer[self.index] += self.value
-
-
-def _accumulate(node: Node, g: Any) -> None:
-    """Add one contribution ``g`` to ``node.grad``, in place only into buffers the engine owns."""
-    if type(g) is IndexedGrad:
-        buf = node.grad
-        if buf is None:
-            buf = np.zeros(node.shape, dtype=node.dtype)
-        elif not node.owned:
-            buf = buf.copy()
-        node.grad = buf
-        node.owned = True
-        g.add_into(buf)
-        return
-    if g.dtype is not node.dtype and g.dtype != node.dtype:
-        g = g.astype(node.dtype)
-    if node.grad is None:
-        node.grad = g  # by reference: the op may hand the same array to several parents
-        node.owned = False
-    elif node.owned:
-        node.grad += g
-    else:
-        node.grad = node.grad + g
-        node.owned = True
-
-
-def _reachable(root: Node) -> list[Node]:
-    """Count, for each node that needs a gradient, how many consumers will send it one."""
-    stack = [root]
-    seen = [root]
-    while stack:
-        node = stack.pop()
-        for parent in node.parents:
-            if parent.requires_grad:
-                if parent.pending == 0:
-                    stack.append(parent)
-                    seen.append(parent)
-                parent.pending += 1
-    return seen
-
-
-def run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool) -> None:
-    """Reverse-mode sweep from ``root``: a node runs once every consumer has sent its gradient.
-
-    Iterative (Kahn's algorithm on the reversed graph), so a million-node chain needs no recursion.
-    """
-    if root.released:
-        raise RuntimeError(_RELEASED)
-    seen = _reachable(root)
-    # Gradients kept from an earlier pass are put aside: this pass must propagate only its own.
-    kept = {}
-    for node in seen:
-        if node.grad is not None and node.op is not None:
-            kept[node] = node.grad
-            node.grad = None
-    try:
-        _sweep(root, seed, retain_graph, retain_all_grads, kept)
-    except BaseException:
-        for node in seen:
-            node.pending = 0
-        raise
-    for node, old in kept.items():
-        if node.grad is None and (retain_all_grads or node.retains):
-            node.grad = old
-
-
-def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool, kept: dict) -> None:
-    trace = MODE.trace
-    anomaly = MODE.anomaly
-    ndarray = np.ndarray
-    _accumulate(root, seed)
-    ready = [root]
-    leaves = []
-    while ready:
-        node = ready.pop()
-        if trace is not None:
-            trace.append(node)
-        fn = node.backward_fn
-        if fn is None:
-            if node.op is not None:
-                raise RuntimeError(_RELEASED)
-            leaves.append(node)
-            continue
-        parents = node.parents
-        g = node.grad
-        grads = fn(g, node.needs) if g is not None else (None,) * len(parents)
-        if anomaly:
-            _check_grads(node, grads)
-        # Parents are pushed last-first, so the first input (a step's own input branch) runs
-        # before the recurrent chain moves on: the sweep reads t = T-1, ..., 0 in order.
-        for parent, gp in zip(parents[::-1], grads[::-1]):
-            if not parent.requires_grad:
-                continue
-            if gp is not None:
-                if parent.grad is None and type(gp) is ndarray and gp.dtype is parent.dtype:
-                    parent.grad = gp  # by reference: an op may hand one array to several parents
-                    parent.owned = False
-                else:
-                    _accumulate(parent, gp)
-            parent.pending -= 1
-            if parent.pending == 0:
-                ready.append(parent)
-        if not retain_graph:
-            node.backward_fn = None
-            node.parents = ()
-        if retain_all_grads or node.retains:
-            if kept and node in kept and node.grad is not None:
-                node.grad = kept[node] + node.grad  # retained grads accumulate across passes
-            node.owned = False  # its array may now also be a parent's gradient
-        else:
-            node.grad = None
-    for leaf in leaves:
-        if not leaf.owned and leaf.grad is not None:
-            leaf.grad = np.array(leaf.grad, copy=True)  # each leaf owns a writable gradient
-            leaf.owned = True
-
-
-_RELEASED = ("backward: trying to backward through a graph that has already been released. "
-             "The first backward() frees saved arrays as it goes; pass retain_graph=True to it "
-             "if you need to call backward again on the same graph")
-
-
-def _check_grads(node: Node, grads: Sequence) -> None:
-    for g in grads:
-        value = g.value if type(g) is IndexedGrad else g
-        if value is not None and not np.isfinite(value).all():
-            raise RuntimeError(f"detect_anomaly: the backward of {describe(node)} produced "
-                               f"{_bad_kind(value)} in a gradient")
-
-
-def _bad_kind(a: np.ndarray) -> str:
-    return "nan" if np.isnan(a).any() else "inf"
-
-
-def describe(node: Node) -> str:
-    """A short human description of where a node sits: op, name and scope."""
-    text = f"'{node.op or 'leaf'}'"
-    if node.name:
-        text += f" ({node.name})"
-    if node.scope:
-        text += f" in scope {'/'.join(node.scope)}"
-    return text
-
+# ---- recording ops into the graph ------------------------------------------
 
 _NEEDS_ONE = (True,)
 _NEEDS_TWO = (((False, False), (False, True)), ((True, False), (True, True)))
@@ -551,7 +337,7 @@ def record(op: str, out: np.ndarray, inputs: tuple, backward_fn: Callable) -> Te
     """
     mode = MODE
     if mode.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
-        raise RuntimeError(f"detect_anomaly: '{op}' produced {_bad_kind(out)} in its forward"
+        raise RuntimeError(f"detect_anomaly: '{op}' produced {bad_kind(out)} in its forward"
                            + (f" in scope {'/'.join(mode.scope)}" if mode.scope else ""))
     result = _new_tensor(Tensor)
     result.data = out
