@@ -75,18 +75,23 @@ def render(view: View, *, grads: bool = False, show_shapes: bool = True, show_va
     if note:
         dot.attr(label=note, labelloc="t", fontsize="12")
     roots = set(view.roots)
-    tree: dict[tuple[str, ...], list[str]] = {}
+    boxes_in: dict[tuple[str, ...], list[str]] = {(): []}
+    clusters_in: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for box in view.boxes.values():
-        for depth in range(len(box.scope) + 1):
-            tree.setdefault(box.scope[:depth], [])
-        tree[box.scope].append(box.id)
+        for depth in range(len(box.scope), 0, -1):
+            scope = box.scope[:depth]
+            if scope in boxes_in:
+                break
+            boxes_in[scope] = []
+            clusters_in.setdefault(scope[:-1], []).append(scope)
+        boxes_in[box.scope].append(box.id)
 
     def emit(graph: graphviz.Digraph, scope: tuple[str, ...]) -> None:
-        for box_id in tree[scope]:
+        for box_id in boxes_in[scope]:
             box = view.boxes[box_id]
             graph.node(box_id, box_label(box, show_shapes, show_values, scale), id=box_id,
                        **box_attrs(box, scale, box_id in roots))
-        for inner in (s for s in tree if len(s) == len(scope) + 1 and s[:-1] == scope):
+        for inner in clusters_in.get(scope, []):
             with graph.subgraph(name="cluster_" + "/".join(inner)) as cluster:
                 cluster.attr(**cluster_attrs(inner[-1]))
                 emit(cluster, inner)
@@ -168,9 +173,13 @@ def _root_nodes(roots: Iterable[Any]) -> list[Node]:
 
 
 def _check_options(collapse: Any, rankdir: Any, max_nodes: Any) -> None:
-    if not (collapse is None or collapse == "t" or (type(collapse) is int and collapse >= 1)):
+    if collapse is not None and not isinstance(collapse, str) and type(collapse) is not int:
+        raise TypeError(f"draw: collapse must be None, 't' or an int scope depth, got a {type(collapse).__name__}")
+    if collapse is not None and collapse != "t" and not (type(collapse) is int and collapse >= 1):
         raise ValueError(f"draw: collapse must be None, 't' (time steps) or a scope depth >= 1, got {collapse!r}")
     if rankdir not in _RANKDIRS:
         raise ValueError(f"draw: rankdir must be one of {_RANKDIRS}, got {rankdir!r}")
-    if not (max_nodes is None or (type(max_nodes) is int and max_nodes >= 1)):
-        raise ValueError(f"draw: max_nodes must be a positive int or None, got {max_nodes!r}")
+    if max_nodes is not None and type(max_nodes) is not int:
+        raise TypeError(f"draw: max_nodes must be an int or None, got a {type(max_nodes).__name__}")
+    if max_nodes is not None and max_nodes < 1:
+        raise ValueError(f"draw: max_nodes must be at least 1, got {max_nodes}")

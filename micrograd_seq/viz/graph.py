@@ -55,12 +55,14 @@ def collect(roots: list[Node]) -> View:
     for node in order:
         for parent in node.parents:
             consumers[id(parent)].append(node)
+    root_ids = {id(r) for r in roots}
+    written = {id(n) for n in order if _written_in_label(n) and id(n) not in root_ids}
     view = View()
     for node in order:
-        if id(node) in view.box_of:
+        if id(node) in view.box_of or id(node) in written:
             continue
         users = consumers[id(node)]
-        box = Box(node_id(node), *_kind_and_title(node), _drawn_scope(node, users), [node])
+        box = Box(node_id(node), *_kind_and_title(node, written), _drawn_scope(node, users), [node])
         if _folds_transposes(node, users):
             box.title += "ᵀ"
             box.nodes += users
@@ -69,7 +71,8 @@ def collect(roots: list[Node]) -> View:
         view.box_of[id(node)] = box.id
     for node in order:
         for parent in node.parents:
-            view.add_edge(parent, node)
+            if id(parent) not in written:
+                view.add_edge(parent, node)
     view.roots = list(dict.fromkeys(view.box_of[id(r)] for r in roots))
     return view
 
@@ -101,9 +104,17 @@ def _topological(roots: list[Node]) -> list[Node]:
     return order
 
 
-def _kind_and_title(node: Node) -> tuple[str, str]:
+def _written_in_label(node: Node) -> bool:
+    """A number in an expression (the 1 of ``1 - z``) is written into its consumer's label, not boxed."""
+    return node.is_leaf and not node.requires_grad and node.shape == ()
+
+
+def _kind_and_title(node: Node, written: set[int]) -> tuple[str, str]:
     if not node.is_leaf:
-        return "op", node.op
+        if not any(id(p) in written for p in node.parents):
+            return "op", node.op
+        operands = (p.name or _constant_title(p) if id(p) in written else "·" for p in node.parents)
+        return "op", f"{node.op}({', '.join(operands)})"
     if node.requires_grad:
         return "leaf", node.name or "input"
     return "constant", node.name or _constant_title(node)
@@ -123,8 +134,8 @@ def _constant_title(node: Node) -> str:
 
 
 def _drawn_scope(node: Node, users: list[Node]) -> tuple[str, ...]:
-    """A constant used once sits beside its one consumer (the ``1`` of each step, a zero initial state)."""
-    if node.is_leaf and not node.requires_grad and len(users) == 1:
+    """A constant used in one scope only sits there (a zero initial state in the first step)."""
+    if node.is_leaf and not node.requires_grad and users and len({u.scope for u in users}) == 1:
         return users[0].scope
     return node.scope
 
