@@ -32,7 +32,7 @@ MODE = _Mode()
 class Node:
     """One recorded value in the graph: how to send its gradient on to its parents."""
 
-    __slots__ = ("backward_fn", "parents", "needs", "grad", "owned", "pending", "op", "scope",
+    __slots__ = ("backward_fn", "parents", "needs", "grad", "pieces", "owned", "pending", "op", "scope",
                  "name", "shape", "dtype", "requires_grad", "retains", "data")
 
     def __init__(self, op: str | None, parents: tuple, needs: tuple, backward_fn: Callable | None,
@@ -48,6 +48,7 @@ class Node:
         self.name = None
         self.scope = MODE.scope
         self.grad = None
+        self.pieces = None  # IndexedGrads waiting to be gathered into ``grad``
         self.owned = False
         self.pending = 0
         self.retains = False
@@ -67,8 +68,9 @@ class Node:
 class IndexedGrad:
     """A gradient for part of a parent: ``value`` belongs at ``index`` of a zero-filled whole.
 
-    Slicing and chunking return these so that T slices of one array write into a single
-    gradient buffer instead of each allocating a full-size array of zeros.
+    Slicing and chunking return these. They wait on the parent until its last consumer is
+    done, then are gathered into one buffer: T slices of a sequence cost one array, made
+    only once the sweep has released the time steps' saved activations.
     """
 
     __slots__ = ("index", "value", "repeats")
@@ -85,17 +87,27 @@ class IndexedGrad:
             buffer[self.index] += self.value
 
 
+def _gather(node: Node) -> None:
+    """Add the waiting IndexedGrads into one gradient buffer, dropping each once it is in."""
+    buf = node.grad
+    if buf is None:
+        buf = np.zeros(node.shape, dtype=node.dtype)
+    elif not node.owned:
+        buf = buf.copy()
+    pieces, node.pieces = node.pieces, None
+    while pieces:
+        pieces.pop().add_into(buf)
+    node.grad = buf
+    node.owned = True
+
+
 def _accumulate(node: Node, g: Any) -> None:
     """Add one contribution ``g`` to ``node.grad``, in place only into buffers the engine owns."""
     if type(g) is IndexedGrad:
-        buf = node.grad
-        if buf is None:
-            buf = np.zeros(node.shape, dtype=node.dtype)
-        elif not node.owned:
-            buf = buf.copy()
-        node.grad = buf
-        node.owned = True
-        g.add_into(buf)
+        if node.pieces is None:
+            node.pieces = [g]
+        else:
+            node.pieces.append(g)
         return
     if g.dtype is not node.dtype and g.dtype != node.dtype:
         g = g.astype(node.dtype)
@@ -143,6 +155,7 @@ def run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_gr
     except BaseException:
         for node in seen:
             node.pending = 0
+            node.pieces = None
         raise
     for node, old in kept.items():
         if node.grad is None and (retain_all_grads or node.retains):
@@ -158,6 +171,8 @@ def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: b
     leaves = []
     while ready:
         node = ready.pop()
+        if node.pieces is not None:
+            _gather(node)
         if trace is not None:
             trace.append(node)
         fn = node.backward_fn
