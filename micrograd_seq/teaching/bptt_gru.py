@@ -3,17 +3,17 @@
 Torch's form and gate order (r, z, n stacked in weight_ih (3H, D), weight_hh (3H, H)); the reset
 gate scales the whole hidden projection of n, bias included:
 
-    [x_r x_z x_n] = x_t W_ih^T + b_ih        [h_r h_z h_n] = h_{t-1} W_hh^T + b_hh
+    [x_r x_z x_n] = W_ih x_t + b_ih          [h_r h_z h_n] = W_hh h_{t-1} + b_hh
     r = sigmoid(x_r + h_r)   z = sigmoid(x_z + h_z)   n = tanh(x_n + r * h_n)
     h_t = (1 - z) * n + z * h_{t-1}
-    L   = sum_t cross-entropy(softmax(h_t V^T + b_V), y_t)
+    L   = sum_t cross-entropy(softmax(V h_t + b_V), y_t)
 
 Backward, for t = T..1, with dh_t already holding what the readout and step t+1 sent back:
 
     dn = dh_t * (1 - z)      dz = dh_t * (h_{t-1} - n)      dh_{t-1} = dh_t * z   (the direct path)
     da_n = dn * (1 - n^2)    dr = da_n * h_n
-    input side:  [dr * r(1-r), dz * z(1-z), da_n]
-    hidden side: [dr * r(1-r), dz * z(1-z), da_n * r]     dh_{t-1} += W_hh^T (hidden side)
+    input side:  da_ih = [dr * r(1-r), dz * z(1-z), da_n]
+    hidden side: da_hh = [dr * r(1-r), dz * z(1-z), da_n * r]     dh_{t-1} += W_hh^T da_hh
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def backward(params: dict[str, np.ndarray], cache: dict) -> dict[str, np.ndarray
     for t in range(len(xs), 0, -1):
         r, z, n, h_n = cache["gates"][t - 1]
         dn, dz = dh[t] * (1 - z), dh[t] * (hs[t - 1] - n)  # h_t = (1 - z) n + z h_{t-1}
-        dh[t - 1] += dh[t] * z
+        dh[t - 1] += dh[t] * z                             # the direct path: one multiply by the update gate
         da_n = dn * (1 - n ** 2)                           # n = tanh(x_n + r h_n)
         da_r, da_z = da_n * h_n * r * (1 - r), dz * z * (1 - z)
         da_ih = np.concatenate([da_r, da_z, da_n], axis=-1)

@@ -2,11 +2,11 @@
 
 Torch's form and gate order (i, f, g, o stacked in weight_ih (4H, D), weight_hh (4H, H)):
 
-    [a_i a_f a_g a_o] = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+    [a_i a_f a_g a_o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
     i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_g)   o = sigmoid(a_o)
     c_t = f * c_{t-1} + i * g
     h_t = o * tanh(c_t)
-    L   = sum_t cross-entropy(softmax(h_t V^T + b_V), y_t)
+    L   = sum_t cross-entropy(softmax(V h_t + b_V), y_t)
 
 Backward, for t = T..1, with dh_t and dc_t already holding what later steps sent back:
 
@@ -52,7 +52,8 @@ def backward(params: dict[str, np.ndarray], cache: dict) -> dict[str, np.ndarray
         dc[t] += dh[t] * o * (1 - tanh_c ** 2)             # h_t = o tanh(c_t)
         do = dh[t] * tanh_c
         di, dg, df = dc[t] * g, dc[t] * i, dc[t] * cs[t - 1]   # c_t = f c_{t-1} + i g
-        dc[t - 1] = dc[t] * f
+        dc[t - 1] = dc[t] * f                              # the cell path: one multiply by the forget gate
+        # through the gate nonlinearities: sigmoid' = s (1 - s), tanh' = 1 - tanh^2
         da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2), do * o * (1 - o)], axis=-1)
         add_step_grads(grads, da, da, xs[t - 1], hs[t - 1])
         dh[t - 1] += da @ params["weight_hh"]              # dh_{t-1} += W_hh^T da_t

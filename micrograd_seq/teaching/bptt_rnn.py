@@ -1,18 +1,21 @@
 """Vanilla (Elman, tanh) RNN with a softmax readout: the forward pass and BPTT by hand, in numpy.
 
-Row vectors and torch's shapes: x_t (B, D), h_t (B, H), weight_ih W_ih (H, D), weight_hh W_hh (H, H).
+Torch's names and shapes: weight_ih W_ih (H, D), weight_hh W_hh (H, H), readout V (K, H).
 Forward, for t = 1..T:
 
-    a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
+    a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
     h_t = tanh(a_t)
-    o_t = h_t V^T + b_V,   L = sum_t cross-entropy(softmax(o_t), y_t)
+    o_t = V h_t + b_V,   L = sum_t cross-entropy(softmax(o_t), y_t)
 
-Backward, for t = T..1 (the min-char-rnn recurrence, dh_{T+1} = 0):
+Backward, for t = T..1 (the min-char-rnn recurrence, with dh_{T+1} = 0):
 
     do_t = softmax(o_t) - y_t
     dh_t = V^T do_t + W_hh^T (dh_{t+1} * (1 - h_{t+1}^2))
-    dW_ih = sum_t da_t^T x_t,  dW_hh = sum_t da_t^T h_{t-1},  db_ih = db_hh = sum_t da_t,
-    where da_t = dh_t * (1 - h_t^2)
+    da_t = dh_t * (1 - h_t^2)
+    dW_ih = sum_t da_t x_t^T,  dW_hh = sum_t da_t h_{t-1}^T,  db_ih = db_hh = sum_t da_t
+
+The loop below adds the second term of dh_{t-1} while it is at step t, so dh_{t-1} is complete
+when the loop gets there: the order ``backward()`` follows too.
 """
 from __future__ import annotations
 
