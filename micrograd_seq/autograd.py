@@ -97,13 +97,11 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Tensor, eps: float = 1e-6, ato
         if isinstance(t, Tensor) and t.dtype.kind == "f" and t.dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} has dtype {t.dtype}; gradcheck needs float64 "
                             "(use dtype=np.float64 or mg.set_default_dtype(np.float64))")
-    out = fn(*inputs)
-    outputs = out if isinstance(out, (tuple, list)) else (out,)
+    outputs = _flatten(fn(*inputs))
     weights = [np.random.default_rng(seed + k).standard_normal(o.shape) for k, o in enumerate(outputs)]
 
     def scalar(*args: Tensor) -> Tensor:
-        result = fn(*args)
-        results = result if isinstance(result, (tuple, list)) else (result,)
+        results = _flatten(fn(*args))
         total = None
         for o, w in zip(results, weights):
             term = (o * w).sum()
@@ -136,3 +134,12 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Tensor, eps: float = 1e-6, ato
                 f"{tuple(int(w) for w in worst)}: analytic {analytic[worst]:.10g} vs numeric "
                 f"{numeric[worst]:.10g} ({int(bad.sum())} of {bad.size} elements differ)")
     return True
+
+
+def _flatten(out: Any) -> list[Tensor]:
+    """The tensors in a (possibly nested) tuple or list of outputs, e.g. an LSTM's output, (h, c)."""
+    if isinstance(out, Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for item in out for t in _flatten(item)]
+    raise TypeError(f"gradcheck: fn must return a Tensor or a (nested) tuple of them, got {type(out).__name__}")

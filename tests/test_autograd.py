@@ -199,3 +199,11 @@ def test_setting_grad_checks_shape():
     x.grad = np.zeros(2)
     with pytest.raises(ValueError, match=re.escape("grad: shape (3,) does not match the tensor's shape (2,)")):
         x.grad = np.zeros(3)
+
+
+def test_gradcheck_takes_nested_outputs_like_an_lstms():
+    mg.set_default_dtype(np.float64)
+    lstm = mg.nn.LSTM(2, 3)
+    assert mg.gradcheck(lambda x: lstm(x), w(np.random.default_rng(0).standard_normal((4, 1, 2))))
+    with pytest.raises(TypeError, match="gradcheck: fn must return a Tensor or a \\(nested\\) tuple of them, got str"):
+        mg.gradcheck(lambda x: "no", w([1.0]))
