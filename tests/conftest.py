@@ -5,6 +5,13 @@ import pytest
 import micrograd_seq as mg
 from micrograd_seq.tensor import MODE
 
+try:  # torch is only the reference oracle; one thread keeps it quick on a shared 2-core machine
+    import torch
+except ImportError:
+    pass
+else:
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_state():
