@@ -37,7 +37,7 @@ def test_jacobians_match_finite_differences(cell, f64):
     J = jacobians(layer, x)
     assert J.shape == (T + 1, B, H, H)
     with mg.no_grad():
-        states = unroll(layer, mg.tensor(x), initial_state(layer, B, None, np.float64))
+        states = unroll(layer, mg.tensor(x), initial_state("test", layer, B, None, np.float64))
         eps = 1e-6
         for t in range(T + 1):
             for k in range(H):
@@ -53,7 +53,7 @@ def test_rnn_jacobian_is_the_product_of_step_jacobians(f64):
     layer = rnn_with_gain(1.0, D=3, H=5)
     x = np.random.default_rng(2).normal(size=(6, 3))
     with mg.no_grad():
-        hs = [h.data for h, in unroll(layer, mg.tensor(x[:, None]), initial_state(layer, 1, None, np.float64))]
+        hs = [h.data for h, in unroll(layer, mg.tensor(x[:, None]), initial_state("test", layer, 1, None, np.float64))]
     product = np.eye(5)
     W = layer.weight_hh_l0.data
     J = jacobians(layer, x)
@@ -138,11 +138,11 @@ def test_bad_arguments_get_clear_errors():
         jacobians(mg.nn.RNN(3, 4, num_layers=2), np.zeros((5, 3)))
     with pytest.raises(ValueError, match=r"expected x of shape \(T, B, 3\) or \(T, 3\) with T >= 1, got \(5, 2\)"):
         jacobian_norms(rnn, np.zeros((5, 2)))
-    with pytest.raises(ValueError, match=r"expected h_0 of shape \(2, 4\), got \(4,\)"):
+    with pytest.raises(ValueError, match=r"jacobians: expected h_0 of shape \(2, 4\), got \(4,\)"):
         jacobians(rnn, np.zeros((5, 2, 3)), np.zeros(4))
-    with pytest.raises(ValueError, match=r"the initial state of an LSTM is a tuple \(h_0, c_0\)"):
+    with pytest.raises(ValueError, match=r"jacobians: the initial state of an LSTM is a tuple \(h_0, c_0\)"):
         jacobians(mg.nn.LSTM(3, 4), np.zeros((5, 3)), np.zeros(4))
-    with pytest.raises(ValueError, match=r"loss_fn must return a one-element tensor, got Tensor of shape \(5, 4\)"):
+    with pytest.raises(ValueError, match=r"loss_fn must return a one-element tensor, got a tensor of shape \(5, 4\)"):
         hidden_grad_norms(rnn, np.zeros((5, 3)), lambda out: out)
 
 

@@ -36,9 +36,9 @@ def _sequence(owner: str, layer: Any, x: Any) -> tuple[Tensor, bool]:
 def _start(owner: str, layer: Any, x: Any, state: Any) -> tuple[list, bool]:
     """Unroll ``layer`` over ``x`` from ``state`` with constant weights; the states require grad."""
     x, unbatched = _sequence(owner, layer, x)
-    if unbatched and state is not None:
-        state = tuple(np.asarray(s)[None] for s in state) if isinstance(state, (tuple, list)) else np.asarray(state)[None]
-    states = unroll(layer, x, initial_state(layer, x.shape[1], state, x.dtype), constant_weights=True)
+    if unbatched and state is not None:  # one sequence: give its state a batch axis of 1
+        state = [np.asarray(s)[None] for s in state] if isinstance(state, (tuple, list)) else np.asarray(state)[None]
+    states = unroll(layer, x, initial_state(owner, layer, x.shape[1], state, x.dtype), constant_weights=True)
     for h, *_ in states[1:]:
         h.retain_grad()
     return states, unbatched
@@ -55,8 +55,8 @@ def hidden_grad_norms(layer: Any, x: Any, loss_fn: Callable[[Tensor], Tensor], s
     output = ops.stack([h for h, *_ in states[1:]])
     loss = loss_fn(output[:, 0] if unbatched else output)
     if not isinstance(loss, Tensor) or loss.size != 1:
-        raise ValueError("hidden_grad_norms: loss_fn must return a one-element tensor, got "
-                         f"{type(loss).__name__}{'' if not isinstance(loss, Tensor) else ' of shape ' + str(loss.shape)}")
+        got = f"a tensor of shape {loss.shape}" if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"hidden_grad_norms: loss_fn must return a one-element tensor, got {got}")
     loss.backward()
     return np.array([0.0 if h.grad is None else np.linalg.norm(h.grad) for h, *_ in states])
 

@@ -52,14 +52,14 @@ def unroll(layer: RNN | LSTM | GRU, x: Tensor, state: State, constant_weights: b
     return states
 
 
-def initial_state(layer: RNN | LSTM | GRU, batch: int, given: Any, dtype: np.dtype) -> State:
+def initial_state(owner: str, layer: RNN | LSTM | GRU, batch: int, given: Any, dtype: np.dtype) -> State:
     """The initial state as leaf tensors that require grad: zeros, or the given h_0 (and c_0) of shape (B, H)."""
     names = ("h_0", "c_0") if isinstance(layer, LSTM) else ("h_0",)
     if given is None:
         arrays = [np.zeros((batch, layer.hidden_size))] * len(names)
     elif isinstance(layer, LSTM):
         if not isinstance(given, (tuple, list)) or len(given) != 2:
-            raise ValueError(f"the initial state of an LSTM is a tuple (h_0, c_0), got {type(given).__name__}")
+            raise ValueError(f"{owner}: the initial state of an LSTM is a tuple (h_0, c_0), got {type(given).__name__}")
         arrays = list(given)
     else:
         arrays = [given]
@@ -67,6 +67,6 @@ def initial_state(layer: RNN | LSTM | GRU, batch: int, given: Any, dtype: np.dty
     for name, array in zip(names, arrays):
         array = np.asarray(array.data if isinstance(array, Tensor) else array)
         if array.shape != (batch, layer.hidden_size):
-            raise ValueError(f"expected {name} of shape ({batch}, {layer.hidden_size}), got {array.shape}")
+            raise ValueError(f"{owner}: expected {name} of shape ({batch}, {layer.hidden_size}), got {array.shape}")
         state.append(Tensor(array, requires_grad=True, dtype=dtype))
     return tuple(state)
