@@ -1,0 +1,123 @@
+"""What every example shares: its command line, seeding, output folder, progress bar, plots and RESULT line.
+
+Each example is run as a script (``python examples/NAME.py``), so this module is imported by
+its plain name from the examples folder.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterator, NoReturn
+
+import numpy as np
+
+import micrograd_seq as mg
+
+EXTRA = "pip install 'micrograd-seq[examples]'"
+
+
+MISSING_DATA = 3  # the exit status when a package or a data file is missing (tests tell it from a failure)
+
+
+def missing(message: str) -> NoReturn:
+    """Exit with a one-line message saying what is missing and how to get it."""
+    print(f"{Path(sys.argv[0]).name}: {message}", file=sys.stderr)
+    sys.exit(MISSING_DATA)
+
+
+def need(module: str, package: str) -> ModuleType:
+    """Import ``module``, or exit with a one-line message saying which package to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(f"this example needs {package}; install it with `pip install {package}` or `{EXTRA}`")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The options every example takes: --quick, --seed and --out."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="a small version that runs in seconds (for tests)")
+    p.add_argument("--seed", type=int, default=0, help="seed for data splits and initialisation (default 0)")
+    p.add_argument("--out", type=Path, default=Path("out"), help="folder for plots and other output (default out/)")
+    return p
+
+
+def start(p: argparse.ArgumentParser) -> tuple[argparse.Namespace, np.random.Generator]:
+    """Parse the command line, seed everything, make the output folder; returns (args, numpy generator)."""
+    args = p.parse_args()
+    mg.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    need("matplotlib", "matplotlib").use("Agg")
+    return args, np.random.default_rng(args.seed)
+
+
+class Progress:
+    """A tqdm progress bar of ``total`` steps that shows a running mean of the loss."""
+
+    def __init__(self, total: int, desc: str, decay: float = 0.95) -> None:
+        tqdm = need("tqdm", "tqdm").tqdm
+        self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5)
+        self.decay, self.loss = decay, None
+
+    def step(self, loss: float) -> None:
+        """Advance one step, folding ``loss`` into the running mean on display."""
+        self.loss = loss if self.loss is None else self.decay * self.loss + (1 - self.decay) * loss
+        self.bar.set_postfix(loss=f"{self.loss:.4g}", refresh=False)
+        self.bar.update()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.close()
+
+
+def minibatches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Shuffled index arrays covering range(n) once, ``batch_size`` at a time (the last one may be short)."""
+    order = rng.permutation(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
+
+
+def save_figure(fig: Any, out: Path, name: str) -> Path:
+    """Write a matplotlib figure to ``out/name`` (small PNG) and close it."""
+    import matplotlib.pyplot as plt
+    path = out / name
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"wrote {path}")
+    return path
+
+
+def result(metric: str, value: float, baseline: float) -> None:
+    """Print the last line every example ends with: RESULT: metric=value (baseline value)."""
+    print(f"RESULT: {metric}={value:.4g} (baseline {baseline:.4g})")
+
+
+CELLS = {"rnn": mg.nn.RNN, "lstm": mg.nn.LSTM, "gru": mg.nn.GRU}
+
+
+class ManyToOne(mg.nn.Module):
+    """A recurrent layer read to the end of each sequence, then a linear layer on its last hidden state.
+
+    With ``num_embeddings`` the input is token ids, looked up in an Embedding first. ``lengths``
+    picks each sequence's own last step when a batch is padded at the end.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int,
+                 num_embeddings: int | None = None) -> None:
+        super().__init__()
+        self.embedding = mg.nn.Embedding(num_embeddings, input_size) if num_embeddings else None
+        self.rnn = CELLS[cell](input_size, hidden_size, batch_first=True)
+        self.head = mg.nn.Linear(hidden_size, output_size)
+
+    def forward(self, x: Any, lengths: np.ndarray | None = None) -> mg.Tensor:
+        if self.embedding is not None:
+            x = self.embedding(x)
+        out, _ = self.rnn(x)
+        last = out[:, -1] if lengths is None else out[np.arange(len(lengths)), lengths - 1]
+        return self.head(last)
