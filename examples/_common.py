@@ -17,8 +17,6 @@ import numpy as np
 import micrograd_seq as mg
 
 EXTRA = "pip install 'micrograd-seq[examples]'"
-
-
 MISSING_DATA = 3  # the exit status when a package or a data file is missing (tests tell it from a failure)
 
 
@@ -67,6 +65,10 @@ class Progress:
         self.loss = loss if self.loss is None else self.decay * self.loss + (1 - self.decay) * loss
         self.bar.set_postfix(loss=f"{self.loss:.4g}", refresh=False)
         self.bar.update()
+
+    def write(self, line: str) -> None:
+        """Print a line above the bar without breaking it."""
+        self.bar.write(line)
 
     def __enter__(self) -> "Progress":
         return self

@@ -71,7 +71,7 @@ def unigram_bits(train: np.ndarray, valid: np.ndarray, vocab: int) -> float:
 def sample(model: CharLM, chars: str, prime: str, length: int, temperature: float, rng: np.random.Generator) -> str:
     """Continue ``prime`` by ``length`` characters, drawing each from softmax(logits / temperature)."""
     index = {c: i for i, c in enumerate(chars)}
-    ids = [index[c] for c in prime if c in index]
+    ids = [index[c] for c in prime]
     with mg.no_grad():
         logits, state = model(np.array([ids]))
         out = []
@@ -97,7 +97,13 @@ def main() -> None:
     if args.quick:
         args.steps, args.hidden, args.embed, args.batch, args.bptt = 300, 64, 32, 16, 32
 
+    if args.text is not None and not args.text.is_file():
+        p.error(f"--text: no such file: {args.text}")
     text = load_text(args.text)
+    shortest = 10 * args.batch * (args.bptt + 1)  # a tenth for validation, and every stream a chunk long
+    if len(text) < shortest:
+        p.error(f"the text has {len(text):,} characters; with --batch {args.batch} and --bptt {args.bptt} "
+                f"it needs at least {shortest:,}")
     chars = "".join(sorted(set(text)))
     index = {c: i for i, c in enumerate(chars)}
     ids = np.array([index[c] for c in text])
@@ -134,7 +140,7 @@ def main() -> None:
             curve.append(bar.loss)
             if step in evals:
                 valid_curve.append((step, bits_per_char(model, valid_ids, 32, 128)))
-                bar.bar.write(f"step {step}: validation {valid_curve[-1][1]:.3f} bits/char")
+                bar.write(f"step {step}: validation {valid_curve[-1][1]:.3f} bits/char")
     bpc = valid_curve[-1][1]
     print(f"trained {args.steps} steps ({args.steps * args.batch * args.bptt:,} characters read, "
           f"{args.steps / chunks_per_pass:.1f} passes) in {time.perf_counter() - started:.0f} s")
@@ -142,7 +148,7 @@ def main() -> None:
 
     samples = []
     for temperature in (0.5, 0.8, 1.0):
-        text_out = sample(model, chars, "The ", 200 if args.quick else 400, temperature, rng)
+        text_out = sample(model, chars, text[:4], 200 if args.quick else 400, temperature, rng)
         samples.append(f"--- temperature {temperature} ---\n{text_out}\n")
         print(samples[-1])
     (args.out / "char_lm_samples.txt").write_text("\n".join(samples), encoding="utf-8")

@@ -141,7 +141,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--ensemble", type=int, default=5, help="networks trained from different starts, forecasts averaged")
     args, rng = start(p)
-    epochs, members = (30, 1) if args.quick else (args.epochs, args.ensemble)
+    epochs, members = (15, 1) if args.quick else (args.epochs, args.ensemble)
     series = {"sunspots": sunspots, "goog": goog}[args.series]()
     width = args.window or {"sunspots": 12, "goog": 20}[args.series]
     split = series.split

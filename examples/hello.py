@@ -48,14 +48,14 @@ def main() -> None:
             if step == 1:
                 loss.backward(retain_all_grads=True)  # keep every node's gradient for the drawing
                 path = mg.viz.save(loss, args.out / "hello_unrolled.png", grads=True)
-                bar.bar.write(f"wrote {path}")
+                bar.write(f"wrote {path}")
             else:
                 loss.backward()
             opt.step()
             bar.step(loss.item())
             if step % 5 == 0 or step == 1:
                 guess = "".join(CHARS[i] for i in logits.data.argmax(axis=1))
-                bar.bar.write(f"step {step:3d}  loss {loss.item():.4f}  h,e,l,l -> {guess}")
+                bar.write(f"step {step:3d}  loss {loss.item():.4f}  h,e,l,l -> {guess}")
 
     with mg.no_grad():
         predicted = model(x).data.argmax(axis=1)

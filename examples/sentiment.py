@@ -109,7 +109,7 @@ def main() -> None:
     p.add_argument("--embed", type=int, default=64)
     p.add_argument("--cache", type=Path, default=default_cache(), help="where pip puts the sdist")
     args, rng = start(p)
-    epochs = 3 if args.quick else args.epochs
+    epochs = 2 if args.quick else args.epochs
     tweets, labels, total = load(args.cache)
 
     order = rng.permutation(len(labels))
@@ -140,7 +140,7 @@ def main() -> None:
                 bar.step(loss.item())
             scores = [float((predict(model, ids[s], lengths[s]) == labels[s]).mean()) for s in (train, valid)]
             history.append(scores)
-            bar.bar.write(f"epoch {epoch + 1}: train accuracy {scores[0]:.1%}, validation {scores[1]:.1%}")
+            bar.write(f"epoch {epoch + 1}: train accuracy {scores[0]:.1%}, validation {scores[1]:.1%}")
             if scores[1] > best[0]:
                 best = (scores[1], model.state_dict(), epoch + 1)
     model.load_state_dict(best[1])
