@@ -1,0 +1,169 @@
+"""The benchmark tools: the numpy BPTT reference is exact, verification catches wrong maths, the scripts run.
+
+No timed assertions: the scripts run in --quick mode and only their output's content is checked.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_rnn  # noqa: E402
+import numpy_bptt  # noqa: E402
+
+CONFIG = bench_rnn.Config(7, 3, 4, 5, 6)
+
+
+def run_script(name, *args, tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def ours_loss_and_grads(problem):
+    ours = bench_rnn.Ours(problem)
+    return ours.step(), ours.grads()
+
+
+@pytest.mark.parametrize("cell", numpy_bptt.CELLS)
+def test_numpy_bptt_equals_ours_float64(cell):
+    problem = bench_rnn.make_problem(cell, CONFIG, np.float64, seed=3)
+    loss, grads = numpy_bptt.loss_and_grads(cell, problem.model.numpy_params(), problem.x, problem.targets)
+    our_loss, our_grads = ours_loss_and_grads(problem)
+    assert loss == pytest.approx(our_loss, rel=1e-13)
+    assert set(grads) == set(numpy_bptt.PARAM_NAMES)
+    for name in numpy_bptt.PARAM_NAMES:
+        assert grads[name].shape == problem.model.numpy_params()[name].shape
+        np.testing.assert_allclose(grads[name], our_grads[name], rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize("cell", numpy_bptt.CELLS)
+def test_numpy_bptt_matches_central_differences(cell):
+    """Independent of every engine: the hand derivation against finite differences of its own forward."""
+    problem = bench_rnn.make_problem(cell, bench_rnn.Config(4, 2, 3, 3, 4), np.float64, seed=5)
+    params = {k: v.copy() for k, v in problem.model.numpy_params().items()}
+    _, grads = numpy_bptt.loss_and_grads(cell, params, problem.x, problem.targets)
+    rng = np.random.default_rng(0)
+    for name, value in params.items():
+        for flat in rng.choice(value.size, size=min(value.size, 6), replace=False):
+            index = np.unravel_index(flat, value.shape)
+            original = value[index]
+            value[index] = original + 1e-6
+            plus = numpy_bptt.forward(cell, params, problem.x, problem.targets)[0]
+            value[index] = original - 1e-6
+            minus = numpy_bptt.forward(cell, params, problem.x, problem.targets)[0]
+            value[index] = original
+            assert grads[name][index] == pytest.approx((plus - minus) / 2e-6, rel=1e-5, abs=1e-7), (name, index)
+
+
+@pytest.mark.parametrize("cell", numpy_bptt.CELLS)
+def test_torch_cells_equal_numpy_bptt(cell):
+    pytest.importorskip("torch")
+    import torch_cell
+    problem = bench_rnn.make_problem(cell, CONFIG, np.float64, seed=1)
+    loss, grads = numpy_bptt.loss_and_grads(cell, problem.model.numpy_params(), problem.x, problem.targets)
+    for model in (torch_cell.PrimitiveModel, torch_cell.FusedModel):
+        impl = model(cell, problem.model.numpy_params(), problem.x, problem.targets)
+        assert impl.step() == pytest.approx(loss, rel=1e-12)
+        for name, g in impl.grads().items():
+            np.testing.assert_allclose(g, grads[name], rtol=1e-9, atol=1e-12, err_msg=f"{model.name} {name}")
+
+
+def test_saved_bytes_counts_every_saved_array_once():
+    problem = bench_rnn.make_problem("lstm", CONFIG, np.float64)
+    _, saved = numpy_bptt.forward("lstm", problem.model.numpy_params(), problem.x, problem.targets)
+    T, B, H, K = CONFIG.T, CONFIG.B, CONFIG.H, CONFIG.K
+    # h and c with their initial states, four gates, tanh(c), and the softmax probabilities
+    expected = (2 * (T + 1) * B * H + T * B * 4 * H + T * B * H + T * B * K) * 8
+    assert numpy_bptt.saved_bytes(saved) == expected
+    saved["alias"] = saved["hs"][1:]
+    with pytest.raises(ValueError, match="share memory"):
+        numpy_bptt.saved_bytes(saved)
+
+
+def test_unknown_cell_is_a_value_error():
+    problem = bench_rnn.make_problem("rnn", CONFIG, np.float64)
+    with pytest.raises(ValueError, match="cell must be one of"):
+        numpy_bptt.loss_and_grads("elman", problem.model.numpy_params(), problem.x, problem.targets)
+
+
+def test_verification_rejects_a_wrong_gradient():
+    problem = bench_rnn.make_problem("gru", CONFIG, np.float64)
+    reference, ours = bench_rnn.NumpyReference(problem), bench_rnn.Ours(problem)
+    assert bench_rnn.verify([reference, ours], np.float64)["ours"] < 1e-12
+
+    class OffByATinyBit(bench_rnn.Ours):
+        def grads(self):
+            grads = dict(super().grads())
+            grads["weight_hh"] = grads["weight_hh"] * (1 + 1e-8)
+            return grads
+
+    with pytest.raises(bench_rnn.VerificationError, match="weight_hh"):
+        bench_rnn.verify([reference, OffByATinyBit(problem)], np.float64)
+
+
+def test_config_parsing():
+    assert bench_rnn.Config.parse("100,1,16,32,16") == bench_rnn.Config(100, 1, 16, 32, 16)
+    assert bench_rnn.Config.parse("(5, 2, 3, 4, 5)") == bench_rnn.Config(5, 2, 3, 4, 5)
+    for bad in ("1,2,3", "1,2,3,4,0", "a,b,c,d,e"):
+        with pytest.raises(Exception, match="five positive integers"):
+            bench_rnn.Config.parse(bad)
+
+
+def test_bench_rnn_quick_writes_a_verified_table(tmp_path):
+    out = tmp_path / "quick.json"
+    stdout = run_script("bench_rnn.py", "--quick", "--dtype", "float64", "float32", "--json", str(out),
+                        tmp_path=tmp_path)
+    assert "pinned to 1" in stdout and "median ms" in stdout
+    record = json.loads(out.read_text())
+    results = record["results"]
+    keys = {(r["cell"], r["dtype"], r["T"]) for r in results}
+    assert keys == {(c, d, cfg.T) for c in bench_rnn.CELLS for d in ("float64", "float32")
+                    for cfg in bench_rnn.QUICK_CONFIGS}
+    impls = {r["impl"] for r in results}
+    assert {"numpy", "ours"} <= impls
+    for r in results:
+        floor = next(x for x in results if x["impl"] == "numpy" and
+                     (x["cell"], x["dtype"], x["T"], x["B"]) == (r["cell"], r["dtype"], r["T"], r["B"]))
+        assert r["ratio_to_numpy"] == pytest.approx(r["median_s"] / floor["median_s"])
+        assert r["q1_s"] <= r["median_s"] <= r["q3_s"] and r["reps"] == 3
+        assert r["max_error"] <= bench_rnn.TOLERANCE[r["dtype"]]
+    assert record["machine"]["numpy"] == np.__version__
+
+
+def test_bench_rnn_profile_and_scan(tmp_path):
+    stdout = run_script("bench_rnn.py", "--quick", "--profile", "--cells", "lstm", "--profile-top", "5",
+                        tmp_path=tmp_path)
+    assert "cProfile of ours: LSTM" in stdout and "tottime" in stdout
+    stdout = run_script("bench_rnn.py", "--quick", "--scan", str(tmp_path / "perf"), "--impls", "ours",
+                        "--json", str(tmp_path / "scan.json"), tmp_path=tmp_path)
+    assert (tmp_path / "perf-T.png").stat().st_size > 0 and (tmp_path / "perf-H.png").stat().st_size > 0
+    scans = json.loads((tmp_path / "scan.json").read_text())["scans"]
+    assert {r["T"] for r in scans["T"]} == {c.T for c in bench_rnn.scan_configs(quick=True)["T"]}
+    assert {r["impl"] for r in scans["H"]} == {"numpy", "ours"}
+
+
+def test_bench_rnn_baseline_compares_ours(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    args = ["--quick", "--cells", "rnn", "--impls", "ours"]
+    run_script("bench_rnn.py", *args, "--json", str(first), tmp_path=tmp_path)
+    stdout = run_script("bench_rnn.py", *args, "--json", str(second), "--baseline", str(first), tmp_path=tmp_path)
+    assert "| RNN (6, 2, 3, 4, 5) float64 |" in stdout
+
+
+def test_bench_memory_quick(tmp_path):
+    out = tmp_path / "memory.json"
+    stdout = run_script("bench_memory.py", "--quick", "--cells", "lstm", "gru", "--json", str(out), tmp_path=tmp_path)
+    assert "Truncated BPTT" in stdout
+    record = json.loads(out.read_text())
+    for row in record["step"]:
+        assert row["saved_bytes"] == sum(row["saved_by_name"].values()) > 0
+        assert row["ours_peak_bytes"] > 0 and row["numpy_peak_bytes"] > 0
+    steps = [row["steps"] for row in record["truncated_bptt"]]
+    assert steps == [20, 200, 2000]
