@@ -10,7 +10,9 @@ Markers, an HTML comment on the line(s) right before a block:
 - ``<!-- docs-test: approx 1e-6 -->`` before that text block: numbers may differ by the stated
   relative or absolute tolerance; everything else must match.
 
-```bash blocks (and any other language) are not run. Images a page links to must exist.
+```bash blocks (and any other language) are not run. Local files a page links to must exist, and
+an SVG picture the page shows that its code draws again under the same file name must show the same
+labels (so a page's figures are what its code makes).
 A page whose code needs an optional package (torch, matplotlib, ...) that is absent, or the
 Graphviz ``dot`` program when it is missing, is skipped with the reason.
 """
@@ -35,7 +37,7 @@ OPTIONAL_MODULES = {"torch", "matplotlib", "tqdm", "sklearn", "statsmodels"}
 
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)\s*$")
 MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<kind>skip|approx)\b(?P<arg>.*?)-->\s*$")
-IMAGE = re.compile(r"!\[[^\]]*\]\((?P<md>[^)\s]+)[^)]*\)|<img\s[^>]*src=\"(?P<html>[^\"]+)\"")
+LINK = re.compile(r"\]\((?P<md>[^)\s#]+)[^)]*\)|<img\s[^>]*src=\"(?P<html>[^\"]+)\"")
 NUMBER = re.compile(r"([-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf)\b)")
 
 
@@ -109,23 +111,52 @@ def skip_if_optional_missing(err: BaseException, page: str) -> None:
         pytest.skip(f"{page} renders with the Graphviz dot program, which is not installed")
 
 
-def check_images(page: Path, text: str) -> None:
-    for found in IMAGE.finditer(text):
-        target = found["md"] or found["html"]
-        if "://" not in target:
-            assert (page.parent / target).exists(), f"{page.name} shows {target}, which does not exist"
+def check_links(page: Path, text: str) -> None:
+    """Every local file a page links to or shows (pages, images, scripts) exists."""
+    targets = [found["md"] or found["html"] for found in LINK.finditer(text)]
+    missing = [t for t in targets if ":" not in t and not (page.parent / t).exists()]
+    if missing:
+        pytest.fail(f"{page.name} links to files that do not exist: {missing}", pytrace=False)
+
+
+def svg_labels(path: Path) -> list[str]:
+    """The text a drawing shows, sorted: equal for the same graph whatever the layout engine did."""
+    return sorted(re.findall(r"<text[^>]*>([^<]*)</text>", path.read_text(encoding="utf-8")))
+
+
+def check_figures(page: Path, text: str, drawn_dir: Path) -> None:
+    """A picture the page shows that its code draws again (same file name) shows the same labels."""
+    shown = {Path(t).name: page.parent / t for t in (f["md"] or f["html"] for f in LINK.finditer(text))
+             if t.endswith(".svg") and ":" not in t}
+    for drawn in drawn_dir.rglob("*.svg"):
+        if drawn.name in shown and svg_labels(drawn) != svg_labels(shown[drawn.name]):
+            pytest.fail(f"{page.name}: its code draws {drawn.name} differently from the picture it shows "
+                        f"({shown[drawn.name].relative_to(page.parent)}); regenerate the picture or fix the code",
+                        pytrace=False)
+
+
+def check_markers(blocks: list[Block], page: str) -> None:
+    """A skip marker says why and sits on a python block; an approx marker sits on a text block."""
+    for block in blocks:
+        if block.marker == "skip" and (block.lang != "python" or not block.marker_arg):
+            pytest.fail(f"{page}:{block.line}: write <!-- docs-test: skip (reason) --> right before a "
+                        "python block", pytrace=False)
+        if block.marker == "approx" and block.lang != "text":
+            pytest.fail(f"{page}:{block.line}: the approx marker belongs right before the text block "
+                        "holding the output", pytrace=False)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name = str(page.relative_to(ROOT))
     text = page.read_text(encoding="utf-8")
-    check_images(page, text)
+    check_links(page, text)
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     namespace: dict = {"__name__": "__main__"}
     blocks = parse(text)
+    check_markers(blocks, name)
     try:
         for k, block in enumerate(blocks):
             if block.lang != "python" or block.marker == "skip":
@@ -149,6 +180,7 @@ def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
                     pytest.fail(f"{where}: the printed output differs from the text block at line "
                                 f"{following.line}" + (f" (tolerance {tolerance})" if tolerance else "")
                                 + ":\n" + "\n".join(diff), pytrace=False)
+        check_figures(page, text, tmp_path)
     finally:
         if "matplotlib.pyplot" in sys.modules:
             sys.modules["matplotlib.pyplot"].close("all")
@@ -217,6 +249,24 @@ def test_wrong_output_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         test_page(page, tmp_path, monkeypatch)
 
 
+def test_figure_drawn_differently_fails(tmp_path: Path) -> None:
+    shown, drawn = tmp_path / "shown", tmp_path / "drawn"
+    shown.mkdir(), drawn.mkdir()
+    (shown / "g.svg").write_text('<svg><text x="1">t=0</text><text x="2">loss</text></svg>')
+    (drawn / "g.svg").write_text('<svg><text x="9">loss</text><text x="5">t=0</text></svg>')
+    check_figures(shown / "page.md", "![graph](g.svg)", drawn)
+    (drawn / "g.svg").write_text('<svg><text x="9">loss</text><text x="5">t=1</text></svg>')
+    with pytest.raises(pytest.fail.Exception, match="draws g.svg differently"):
+        check_figures(shown / "page.md", "![graph](g.svg)", drawn)
+
+
+def test_misplaced_markers_fail() -> None:
+    with pytest.raises(pytest.fail.Exception, match="skip"):
+        check_markers(parse("<!-- docs-test: skip -->\n```python\npass\n```\n"), "page.md")
+    with pytest.raises(pytest.fail.Exception, match="approx"):
+        check_markers(parse("<!-- docs-test: approx 1e-6 -->\n```python\npass\n```\n"), "page.md")
+
+
 def test_same_output_rules() -> None:
     assert same_output("a  1.0\n\n", "a  1.0", None)
     assert not same_output("a 1.00001", "a 1.0", None)
@@ -225,7 +275,9 @@ def test_same_output_rules() -> None:
     assert not same_output("gain 0.5", "loss 0.5", 1e-4)
 
 
-def test_missing_image_fails(tmp_path: Path) -> None:
+def test_missing_link_target_fails(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    with pytest.raises(AssertionError, match="images/none.svg"):
-        check_images(page, "![an unrolled LSTM](images/none.svg)")
+    (tmp_path / "here.md").write_text("")
+    check_links(page, "[here](here.md#a-section), [web](https://example.org), [top](#top)")
+    with pytest.raises(pytest.fail.Exception, match="images/none.svg"):
+        check_links(page, "![an unrolled LSTM](images/none.svg)")
