@@ -7,11 +7,12 @@ graph holds only what BPTT must keep.
 """
 from __future__ import annotations
 
+import gc
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["MODE", "Node", "IndexedGrad", "run_backward", "describe"]
+__all__ = ["MODE", "Node", "IndexedGrad", "run_backward", "describe", "collector_paused"]
 
 
 class _Mode:
@@ -73,12 +74,13 @@ class IndexedGrad:
     only once the sweep has released the time steps' saved activations.
     """
 
-    __slots__ = ("index", "value", "repeats")
+    __slots__ = ("index", "value", "repeats", "block")
 
-    def __init__(self, index: Any, value: np.ndarray, repeats: bool = False) -> None:
+    def __init__(self, index: Any, value: np.ndarray, repeats: bool = False, block: tuple | None = None) -> None:
         self.index = index
         self.value = value
         self.repeats = repeats  # integer-array index: repeated entries must add up
+        self.block = block  # (axis, start, stop, squeezed) when index picks one block along one axis
 
     def add_into(self, buffer: np.ndarray) -> None:
         if self.repeats:
@@ -89,6 +91,11 @@ class IndexedGrad:
 
 def _gather(node: Node) -> None:
     """Add the waiting IndexedGrads into one gradient buffer, dropping each once it is in."""
+    if node.grad is None:
+        whole = _joined(node.pieces, node.shape)
+        if whole is not None:  # the pieces tile the whole (a chunk, or every time step): one copy
+            node.grad, node.pieces, node.owned = whole, None, True
+            return
     buf = node.grad
     if buf is None:
         buf = np.zeros(node.shape, dtype=node.dtype)
@@ -99,6 +106,24 @@ def _gather(node: Node) -> None:
         pieces.pop().add_into(buf)
     node.grad = buf
     node.owned = True
+
+
+def _joined(pieces: list[IndexedGrad], shape: tuple) -> np.ndarray | None:
+    """The pieces joined in one concatenate, if they are blocks that tile ``shape`` exactly."""
+    blocks = [p.block for p in pieces]
+    if None in blocks or len({(b[0], b[3]) for b in blocks}) != 1:
+        return None
+    order = sorted(range(len(pieces)), key=[b[1] for b in blocks].__getitem__)
+    end = 0
+    for k in order:
+        if blocks[k][1] != end:
+            return None
+        end = blocks[k][2]
+    axis, _, _, squeezed = blocks[0]
+    if end != shape[axis]:
+        return None
+    values = [pieces[k].value for k in order]
+    return np.stack(values, axis) if squeezed else np.concatenate(values, axis)
 
 
 def _accumulate(node: Node, g: Any) -> None:
@@ -136,6 +161,25 @@ def _reachable(root: Node) -> list[Node]:
     return seen
 
 
+class collector_paused:
+    """Pause Python's cyclic garbage collector while a graph is built or swept.
+
+    Graphs hold no reference cycles (backward functions keep arrays, never nodes), so
+    reference counting frees them; the collector's repeated scans of a large live graph
+    are pure overhead (a fifth of the time of a long unrolled LSTM). Re-entrant.
+    """
+
+    __slots__ = ("was_enabled",)
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.was_enabled:
+            gc.enable()
+
+
 def run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool) -> None:
     """Reverse-mode sweep from ``root``: a node runs once every consumer has sent its gradient.
 
@@ -143,6 +187,11 @@ def run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_gr
     """
     if root.released:
         raise RuntimeError(_RELEASED)
+    with collector_paused():
+        _run_backward(root, seed, retain_graph, retain_all_grads)
+
+
+def _run_backward(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: bool) -> None:
     seen = _reachable(root)
     # Gradients kept from an earlier pass are put aside: this pass must propagate only its own.
     kept = {}
@@ -188,9 +237,11 @@ def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, retain_all_grads: b
             _check_grads(node, grads)
         # Parents are pushed last-first, so the first input (a step's own input branch) runs
         # before the recurrent chain moves on: the sweep reads t = T-1, ..., 0 in order.
-        for parent, gp in zip(parents[::-1], grads[::-1]):
+        for i in range(len(parents) - 1, -1, -1):
+            parent = parents[i]
             if not parent.requires_grad:
                 continue
+            gp = grads[i]
             if gp is not None:
                 if parent.grad is None and type(gp) is ndarray and gp.dtype is parent.dtype:
                     parent.grad = gp  # by reference: an op may hand one array to several parents

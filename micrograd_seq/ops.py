@@ -87,7 +87,7 @@ def add(a: Any, b: Any) -> Tensor:
     sx, sy = x.shape, y.shape
 
     def backward(g, need):
-        return _unbroadcast(g, sx), _unbroadcast(g, sy)
+        return (g if g.shape == sx else _unbroadcast(g, sx)), (g if g.shape == sy else _unbroadcast(g, sy))
     return record("add", out, (a, b), backward)
 
 
@@ -108,8 +108,13 @@ def mul(a: Any, b: Any) -> Tensor:
     out = _broadcast("mul", np.multiply, x, y)
 
     def backward(g, need):
-        return (_unbroadcast(g * y, x.shape) if need[0] else None,
-                _unbroadcast(g * x, y.shape) if need[1] else None)
+        gx = g * y if need[0] else None
+        gy = g * x if need[1] else None
+        if gx is not None and gx.shape != x.shape:
+            gx = _unbroadcast(gx, x.shape)
+        if gy is not None and gy.shape != y.shape:
+            gy = _unbroadcast(gy, y.shape)
+        return gx, gy
     return record("mul", out, (a, b), backward)
 
 
@@ -314,19 +319,25 @@ def _index(key: Any) -> tuple[Any, bool]:
 
 
 def getitem(a: Tensor, key: Any) -> Tensor:
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):  # x[t]: one step of a sequence
+        return _take(a, key, False, "getitem", key, block=(0, int(key) % builtins.max(len(a.data), 1), True))
     index, repeats = _index(key)
     return _take(a, index, repeats, "getitem", key)
 
 
-def _take(a: Tensor, index: Any, repeats: bool, op: str, key: Any = None) -> Tensor:
+def _take(a: Tensor, index: Any, repeats: bool, op: str, key: Any = None, block: tuple | None = None) -> Tensor:
+    """x[index]; ``block`` = (axis, start, squeezed) when the index picks one block along one axis."""
     x = a.data
     try:
         out = x[index]
     except IndexError as err:
         raise IndexError(f"{op}: index {key!r} does not fit shape {x.shape}: {err}") from None
+    if block is not None:
+        axis, start, squeezed = block
+        block = (axis, start, start + (1 if squeezed else out.shape[axis]), squeezed)
 
     def backward(g, need):
-        return (IndexedGrad(index, g, repeats),)
+        return (IndexedGrad(index, g, repeats, block),)
     return record(op, out, (a,), backward)
 
 
@@ -381,7 +392,7 @@ def chunk(a: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
     ax = _axis("chunk", axis, x.ndim, x.shape)
     size = -(-x.shape[ax] // chunks)
     lead = (slice(None),) * ax
-    return [_take(a, lead + (slice(start, start + size),), False, "chunk")
+    return [_take(a, lead + (slice(start, start + size),), False, "chunk", block=(ax, start, False))
             for start in range(0, x.shape[ax], builtins.max(size, 1))]
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import name_scope
+from ..graph import collector_paused
 from ..tensor import Tensor
 from .layers import _check_size, check_probability, dropout, uniform_parameter
 from .module import Module
@@ -247,10 +248,11 @@ class _RecurrentBase(Module):
         w_hh_t = w_hh.T
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
         outputs: list[Tensor | None] = [None] * x.shape[0]
-        for t in steps:
-            with name_scope(f"t={t}"):
-                state = self._step(x_proj[t], state, w_hh_t, b_hh)
-            outputs[t] = state[0]
+        with collector_paused():  # the unrolled graph holds no cycles: skip the GC's scans of it
+            for t in steps:
+                with name_scope(f"t={t}"):
+                    state = self._step(x_proj[t], state, w_hh_t, b_hh)
+                outputs[t] = state[0]
         return ops.stack(outputs, axis=0), state
 
     def forward(self, x: Any, state: Any = None) -> tuple[Tensor, Any]:
