@@ -91,6 +91,10 @@ def gru_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> 
 
 _GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
+# Layers project the input of this many time steps in one matmul: few matmuls, and only one
+# block of projections alive at a time (a whole sequence's would dominate peak memory).
+PROJECTION_BLOCK = 16
+
 
 def _zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
     return Tensor._from_op(np.zeros(shape, dtype=like.dtype), None)
@@ -233,26 +237,27 @@ class _RecurrentBase(Module):
         raise NotImplementedError
 
     def _run_direction(self, x: Tensor, state: tuple, layer: int, reverse: bool) -> tuple[Tensor, tuple]:
-        """Project the whole sequence in one matmul, then loop the cell over time."""
+        """Loop the cell over time, projecting the input for a block of steps in one matmul."""
         suffix = "_reverse" if reverse else ""
-        w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
-        w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
-        x_proj = x @ w_ih.T
-        b_hh = None
+        w_ih_t = getattr(self, f"weight_ih_l{layer}{suffix}").T
+        w_hh_t = getattr(self, f"weight_hh_l{layer}{suffix}").T
+        bias = b_hh = None
         if self.bias:
-            b_ih, b_hh = getattr(self, f"bias_ih_l{layer}{suffix}"), getattr(self, f"bias_hh_l{layer}{suffix}")
+            bias, b_hh = getattr(self, f"bias_ih_l{layer}{suffix}"), getattr(self, f"bias_hh_l{layer}{suffix}")
             if self.kind != "GRU":  # b_hh sits outside every nonlinearity: add it once, not per step
-                x_proj, b_hh = x_proj + (b_ih + b_hh), None
-            else:
-                x_proj = x_proj + b_ih
-        w_hh_t = w_hh.T
-        steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-        outputs: list[Tensor | None] = [None] * x.shape[0]
+                bias, b_hh = bias + b_hh, None
+        steps = x.shape[0]
+        blocks = [(lo, min(lo + PROJECTION_BLOCK, steps)) for lo in range(0, steps, PROJECTION_BLOCK)]
+        outputs: list[Tensor | None] = [None] * steps
         with collector_paused():  # the unrolled graph holds no cycles: skip the GC's scans of it
-            for t in steps:
-                with name_scope(f"t={t}"):
-                    state = self._step(x_proj[t], state, w_hh_t, b_hh)
-                outputs[t] = state[0]
+            for lo, hi in (reversed(blocks) if reverse else blocks):
+                x_proj = (x if hi - lo == steps else x[lo:hi]) @ w_ih_t
+                if bias is not None:
+                    x_proj = x_proj + bias
+                for t in (range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)):
+                    with name_scope(f"t={t}"):
+                        state = self._step(x_proj[t - lo], state, w_hh_t, b_hh)
+                    outputs[t] = state[0]
         return ops.stack(outputs, axis=0), state
 
     def forward(self, x: Any, state: Any = None) -> tuple[Tensor, Any]:
