@@ -73,9 +73,24 @@ def _axis(op: str, axis: int, ndim: int, shape: tuple) -> int:
     return int(axis) % ndim
 
 
+_EXP_CAP: dict = {}  # dtype -> the largest whole number whose exp does not overflow
+
+
 def sigmoid_array(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow for any finite x (shared with the numpy references)."""
-    return np.exp(-np.logaddexp(0.0, -x))
+    """1 / (1 + exp(-x)), torch's formula, for any finite x (shared with the numpy references).
+
+    exp(-x) is capped just below overflow (exp(709) in float64, exp(88) in float32), so a very
+    negative x gives the dtype's smallest sigmoid instead of an overflow; elsewhere this is the
+    plain formula.
+    """
+    t = np.negative(x, out=np.empty_like(x))  # an array even for 0-d x, so the steps can work in place
+    cap = _EXP_CAP.get(t.dtype)
+    if cap is None:
+        cap = _EXP_CAP[t.dtype] = float(np.floor(np.log(np.finfo(t.dtype).max)))
+    np.minimum(t, cap, out=t)
+    np.exp(t, out=t)
+    t += 1.0
+    return np.reciprocal(t, out=t)
 
 
 # ---- elementwise, broadcasting --------------------------------------------

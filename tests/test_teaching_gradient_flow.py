@@ -157,3 +157,11 @@ def test_plot_gradient_flow_says_when_matplotlib_is_missing(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"plot_gradient_flow needs matplotlib: pip install"):
         plot_gradient_flow({}, np.ones((2, 1, 1)), lambda out: out.sum(), tmp_path / "flow.png")
+
+
+def test_tiny_float32_gradient_norms_do_not_underflow_to_zero():
+    mg.manual_seed(0)
+    rnn = mg.nn.RNN(2, 32)
+    x = np.random.default_rng(0).uniform(size=(100, 64, 2)).astype(np.float32)
+    norms = mg.teaching.hidden_grad_norms(rnn, x, lambda o: o[-1].sum())
+    assert (norms > 0).all()

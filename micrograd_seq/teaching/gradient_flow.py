@@ -58,7 +58,8 @@ def hidden_grad_norms(layer: Any, x: Any, loss_fn: Callable[[Tensor], Tensor], s
         got = f"a tensor of shape {loss.shape}" if isinstance(loss, Tensor) else type(loss).__name__
         raise ValueError(f"hidden_grad_norms: loss_fn must return a one-element tensor, got {got}")
     loss.backward()
-    return np.array([0.0 if h.grad is None else np.linalg.norm(h.grad) for h, *_ in states])
+    # In float64: squaring a float32 gradient of 1e-23 would underflow to a norm of 0.
+    return np.array([0.0 if h.grad is None else np.linalg.norm(h.grad.astype(np.float64)) for h, *_ in states])
 
 
 def jacobians(layer: Any, x: Any, state: Any = None) -> np.ndarray:
@@ -86,7 +87,7 @@ def jacobians(layer: Any, x: Any, state: Any = None) -> np.ndarray:
 
 def jacobian_norms(layer: Any, x: Any, state: Any = None) -> np.ndarray:
     """Spectral norms ||dh_T/dh_t||_2 for t = 0..T: the most a nudge to h_t can grow or shrink by h_T."""
-    return np.linalg.norm(jacobians(layer, x, state), ord=2, axis=(-2, -1))
+    return np.linalg.norm(jacobians(layer, x, state).astype(np.float64), ord=2, axis=(-2, -1))
 
 
 def plot_gradient_flow(layers: Mapping[str, Any], x: Any, loss_fn: Callable[[Tensor], Tensor],
