@@ -7,7 +7,9 @@ import pytest
 
 import micrograd_seq as mg
 from micrograd_seq.viz.grads import GradientScale, ramp_colour
+from micrograd_seq.viz.draw import FULL_STEPS
 from micrograd_seq.viz.graph import collect, node_id
+from micrograd_seq.viz.render import STRIP_FROM
 
 requires_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the Graphviz 'dot' program is not installed")
 
@@ -18,7 +20,7 @@ class Dot:
     """The nodes (id -> attributes, enclosing clusters) and edges of a graphviz source."""
 
     NODE = re.compile(r'^\s*("[^"]*"|\w+) \[(.*)\]$')
-    EDGE = re.compile(r'^\s*("[^"]*"|\w+) -> ("[^"]*"|\w+)(?: \[(.*)\])?$')
+    EDGE = re.compile(r'^\s*("[^"]*"|[\w:]+) -> ("[^"]*"|[\w:]+)(?: \[(.*)\])?$')
     ATTR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|<.*>|[^ \]]+)')
 
     def __init__(self, source: str) -> None:
@@ -206,6 +208,32 @@ def test_too_many_nodes_collapse_by_themselves_and_say_so():
     dot = Dot(graph.source)
     assert all(len(dot.labelled(f"t={t}")) == 1 for t in range(6))
     assert re.search(r'^\t\S.* label="\d+ nodes \(more than max_nodes=50\)', graph.source, re.M), "a graph label"
+
+
+def test_long_rows_of_steps_collapse_by_themselves():
+    steps = FULL_STEPS + 1
+    loss, _, _ = hand_rnn(steps=steps, hidden=2)
+    with pytest.warns(UserWarning, match=rf"{steps} time steps in a row \(more than {FULL_STEPS}"):
+        dot = Dot(mg.viz.draw(loss).source)
+    assert all(len(dot.labelled(f"t={t}")) == 1 for t in range(steps))
+    full = Dot(mg.viz.draw(loss, max_nodes=None).source)
+    assert len(full.clusters) == steps, "max_nodes=None draws every op"
+
+
+def test_a_long_row_of_steps_is_one_strip_in_time_order(f64):
+    steps = STRIP_FROM
+    loss, states, cell = hand_rnn(steps=steps, hidden=2)
+    loss.backward(retain_all_grads=True)
+    dot = Dot(mg.viz.draw(loss, collapse="t", grads=True).source)
+    (strip,) = [n for n in dot.nodes if n.startswith("strip")]
+    label = dot.nodes[strip]["label"]
+    cells = re.findall(r'<td port="p(\d+)" bgcolor="(#[0-9a-f]{6})"><font color="#[0-9a-f]{6}">t=(\d+)<br/>', label)
+    assert [(int(p), int(t)) for p, _, t in cells] == [(t, t) for t in range(steps)]
+    assert f"{steps} steps, hidden passed on from each to the next" in label
+    assert not any(n.startswith("s_") for n in dot.nodes)
+    (w_hh,) = dot.labelled("weight_hhᵀ")
+    assert sorted(t for s, t, _ in dot.edges if s == w_hh) == sorted(f"{strip}:p{t}" for t in range(steps))
+    assert luminance(cells[0][1]) > luminance(cells[-1][1]), "the strip fades back in time too"
 
 
 # ---- gradients -------------------------------------------------------------------

@@ -9,14 +9,14 @@ from typing import Any, Iterable
 import graphviz
 
 from ..tensor import Node, Tensor
-from .graph import View, collapse as collapse_view, collect
-from .grads import GradientScale
-from .style import box_attrs, box_label, cluster_attrs, edge_attrs, legend_label
+from .graph import View, collapse as collapse_view, collect, longest_row
+from .render import render
 
-__all__ = ["draw", "save", "render", "GraphvizNotFoundError"]
+__all__ = ["draw", "save", "GraphvizNotFoundError"]
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot"}
 _RANKDIRS = ("LR", "TB", "RL", "BT")
+FULL_STEPS = 24  # more time steps in a row are drawn collapsed: dot's layout time grows with their square
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -29,14 +29,15 @@ def draw(*roots: Any, collapse: str | int | None = None, grads: bool = False, sh
 
     ``collapse="t"`` (or a scope depth) draws each time step (scope) as one node. ``grads=True``
     colours by gradient norm on a log scale, after ``backward(retain_all_grads=True)``.
-    Past ``max_nodes`` nodes the drawing collapses to time steps by itself, and says so.
+    Past ``max_nodes`` nodes, or past ``FULL_STEPS`` time steps in a row, the drawing collapses
+    to time steps by itself, and says so; ``max_nodes=None`` always draws every op.
     """
     _check_options(collapse, rankdir, max_nodes)
     view = collect(_root_nodes(roots))
     note = ""
     if collapse is not None:
         view = collapse_view(view, collapse)
-    elif max_nodes is not None and len(view.boxes) > max_nodes:
+    elif max_nodes is not None:
         view, note = _shrink(view, max_nodes)
     if grads and not _kept_grads(view):
         raise RuntimeError("draw(grads=True): this graph kept no gradients for its intermediate values; "
@@ -50,72 +51,21 @@ def _kept_grads(view: View) -> bool:
 
 
 def _shrink(view: View, max_nodes: int) -> tuple[View, str]:
-    """Collapse a view too big to read: to time steps, else to the outermost scopes."""
-    size = len(view.boxes)
+    """Collapse a view too big to read or lay out: to time steps, else to the outermost scopes."""
+    size, steps = len(view.boxes), longest_row(view)
+    if size <= max_nodes and steps <= FULL_STEPS:
+        return view, ""
+    why = (f"{size} nodes (more than max_nodes={max_nodes})" if size > max_nodes else
+           f"{steps} time steps in a row (more than {FULL_STEPS} take dot long to lay out in full)")
     for by, what in (("t", "time steps"), (1, "outermost scopes")):
         smaller = collapse_view(view, by)
         if len(smaller.boxes) < size:
-            note = (f"{size} nodes (more than max_nodes={max_nodes}), drawn collapsed to {what}; "
-                    f"pass collapse= or a larger max_nodes to choose")
+            note = f"{why}, drawn collapsed to {what}; pass collapse= to choose, or max_nodes=None for every op"
             warnings.warn(f"draw: {note}", stacklevel=3)
             return smaller, note
-    warnings.warn(f"draw: {size} nodes (more than max_nodes={max_nodes}) and no scopes to collapse; "
-                  "drawing them all (wrap steps in mg.name_scope to group them)", stacklevel=3)
+    warnings.warn(f"draw: {why} and no scopes to collapse; drawing them all "
+                  "(wrap steps in mg.name_scope to group them)", stacklevel=3)
     return view, ""
-
-
-def render(view: View, *, grads: bool = False, show_shapes: bool = True, show_values: bool = False,
-           rankdir: str = "LR", note: str = "") -> graphviz.Digraph:
-    """Turn a view into a Digraph: nested clusters for scopes, node ids as in ``View.boxes``."""
-    scale = GradientScale(view) if grads else None
-    dot = graphviz.Digraph("graph", graph_attr=dict(rankdir=rankdir, newrank="true", nodesep="0.25",
-                                                   ranksep="0.35", fontname="Helvetica"),
-                           node_attr=dict(fontname="Helvetica", fontsize="10", margin="0.08,0.04", height="0.3"),
-                           edge_attr=dict(arrowsize="0.6", fontname="Helvetica"))
-    if note:
-        dot.attr(label=note, labelloc="t", fontsize="12")
-    roots = set(view.roots)
-    boxes_in: dict[tuple[str, ...], list[str]] = {(): []}
-    clusters_in: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
-    for box in view.boxes.values():
-        for depth in range(len(box.scope), 0, -1):
-            scope = box.scope[:depth]
-            if scope in boxes_in:
-                break
-            boxes_in[scope] = []
-            clusters_in.setdefault(scope[:-1], []).append(scope)
-        boxes_in[box.scope].append(box.id)
-
-    def emit(graph: graphviz.Digraph, scope: tuple[str, ...]) -> None:
-        for box_id in boxes_in[scope]:
-            box = view.boxes[box_id]
-            graph.node(box_id, box_label(box, show_shapes, show_values, scale), id=box_id,
-                       **box_attrs(box, scale, box_id in roots))
-        for inner in clusters_in.get(scope, []):
-            with graph.subgraph(name="cluster_" + "/".join(inner)) as cluster:
-                cluster.attr(**cluster_attrs(inner[-1]))
-                emit(cluster, inner)
-
-    emit(dot, ())
-    for (source, target), pairs in view.edges.items():
-        outer, inner = view.boxes[source], view.boxes[target]
-        between_steps = outer.kind == inner.kind == "group"
-        attrs = edge_attrs((source, target), scale, _carried_names(pairs) if between_steps else "")
-        if between_steps:
-            attrs["weight"] = "10"  # the recurrence runs straight along the row of steps
-        elif len(outer.scope) < len(inner.scope) and inner.scope[:len(outer.scope)] == outer.scope:
-            attrs["weight"] = "0"  # a shared input (weight, projected sequence) must not stretch the steps
-        dot.edge(source, target, **attrs)
-    if scale is not None:
-        with dot.subgraph(name="cluster_legend") as legend:
-            legend.attr(label="gradient norm", style="rounded", color="#b0b0b0", fontsize="11")
-            legend.node("legend", legend_label(scale), shape="plain")
-    return dot
-
-
-def _carried_names(pairs: list[tuple[Node, Node]]) -> str:
-    """What an arrow between collapsed steps carries, by name ("hidden, cell")."""
-    return ", ".join(dict.fromkeys(parent.name for parent, _ in pairs if parent.name))
 
 
 def save(*roots: Any, path: str | os.PathLike | None = None, **options: Any) -> Path:

@@ -44,9 +44,7 @@ class GradientScale:
         self.edges = {key: self._carried(pairs) for key, pairs in view.edges.items()}
         positive = [n for n in (*self.boxes.values(), *self.edges.values())
                     if n is not None and n > 0 and math.isfinite(n)]
-        if not positive:
-            raise ValueError("draw(grads=True): every kept gradient is zero or missing, so there is nothing to colour")
-        self.low, self.high = min(positive), max(positive)
+        self.low, self.high = (min(positive), max(positive)) if positive else (0.0, 0.0)
 
     def _carried(self, pairs: list[tuple[Node, Node]]) -> float | None:
         """The norm of all the gradient these (parent, consumer) links send back, or None if none does."""

@@ -3,16 +3,18 @@
 ``collect`` walks ``node.parents`` from the roots and makes one box per node (a parameter used
 only through ``.T`` folds its transposes into its own box, so shared weights appear once).
 ``collapse`` merges every box inside a scope (a time step ``t=k``, or any scope depth) into one.
-Box ids are stable (``n{id(node)}``), and ``View.box_of`` maps every engine node to its box, so
-other drawings (a backward replay) can find the box of any node backward visits.
+Box ids are stable (``n{id(node)}``), and ``View.box_of`` maps every drawn engine node to its box
+(all but the numbers written into their op's label), so other drawings (a backward replay) can
+find the box of any node backward visits.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..tensor import Node
 
-__all__ = ["Box", "View", "collect", "collapse", "node_id", "group_key"]
+__all__ = ["Box", "View", "collect", "collapse", "node_id", "longest_row"]
 
 
 @dataclass
@@ -146,7 +148,7 @@ def _folds_transposes(node: Node, users: list[Node]) -> bool:
             and all(u.op == "transpose" for u in users))
 
 
-def group_key(scope: tuple[str, ...], collapse: str | int) -> tuple[str, ...] | None:
+def _group_key(scope: tuple[str, ...], collapse: str | int) -> tuple[str, ...] | None:
     """The scope a box merges into: up to its first ``t=`` scope, or its first ``collapse`` scopes."""
     if collapse == "t":
         for depth, name in enumerate(scope):
@@ -157,10 +159,11 @@ def group_key(scope: tuple[str, ...], collapse: str | int) -> tuple[str, ...] | 
 
 
 def collapse(view: View, by: str | int) -> View:
-    """The same graph with every box inside one scope (``group_key``) merged into a single box."""
+    """The same graph with every box inside one scope (``_group_key``) merged into a single box."""
     out = View()
-    for box in view.boxes.values():
-        key = group_key(box.scope, by)
+    finished: dict[str, int] = {}  # a box's place: a group's is its last member's, so steps follow the data
+    for place, box in enumerate(view.boxes.values()):
+        key = _group_key(box.scope, by)
         if key is None:
             merged = box
         else:
@@ -168,9 +171,17 @@ def collapse(view: View, by: str | int) -> View:
             merged = out.boxes.get(group_id) or Box(group_id, "group", key[-1], key[:-1], [])
             merged.nodes += box.nodes
         out.boxes[merged.id] = merged
+        finished[merged.id] = place
         out.box_of.update((id(n), merged.id) for n in box.nodes)
+    out.boxes = {box_id: out.boxes[box_id] for box_id in sorted(out.boxes, key=finished.__getitem__)}
     for pairs in view.edges.values():
         for parent, child in pairs:
             out.add_edge(parent, child)
     out.roots = list(dict.fromkeys(out.box_of[id(view.boxes[r].nodes[0])] for r in view.roots))
     return out
+
+
+def longest_row(view: View) -> int:
+    """The most time steps (``t=`` scopes) side by side in one scope."""
+    steps = {_group_key(box.scope, "t") for box in view.boxes.values()} - {None}
+    return max(Counter(step[:-1] for step in steps).values(), default=0)

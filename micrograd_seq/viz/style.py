@@ -1,12 +1,14 @@
 """How boxes, arrows and clusters look: labels, colours by kind, or colours by gradient norm."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 
-from .grads import GradientScale, box_norm, ramp_colour
+from .grads import GradientScale, ramp_colour
 from .graph import Box
 
-__all__ = ["box_label", "box_attrs", "edge_attrs", "cluster_attrs", "legend_label"]
+__all__ = ["box_label", "box_attrs", "edge_attrs", "cluster_attrs", "strip_label", "legend_label"]
 
 _NO_GRAD = "#ffffff"
 
@@ -30,7 +32,7 @@ def _values(data: np.ndarray) -> str:
 def box_label(box: Box, show_shapes: bool, show_values: bool, scale: GradientScale | None) -> str:
     """The box's text lines: name, op, shape, values, gradient norm (DOT ``\\n`` line breaks)."""
     node = box.nodes[0]
-    transposed = box.title.endswith("ᵀ")
+    transposed = box.kind == "leaf" and len(box.nodes) > 1  # a parameter with its transposes folded in
     if box.kind == "group":
         lines = [box.title, f"{sum(1 for n in box.nodes if not n.is_leaf)} ops"]
     elif box.kind == "op" and node.name:
@@ -90,8 +92,30 @@ def cluster_attrs(name: str) -> dict[str, str]:
     return dict(label=name, style="rounded,dashed", color="#808080", fontsize="13", labeljust="l")
 
 
+def strip_label(steps: list[Box], scale: GradientScale | None, carried: str, vertical: bool) -> str:
+    """An HTML-like label for a long row of collapsed steps: one cell per step (port ``p<k>``), in time order."""
+    cells = []
+    for k, box in enumerate(steps):
+        text, fill, ink = html.escape(box.title), _KIND_ATTRS["group"]["fillcolor"], "#000000"
+        if scale is not None:
+            norm = scale.boxes[box.id]
+            fill = scale.colour(norm) or _NO_GRAD
+            text += "<br/>no grad kept" if norm is None else f"<br/>{norm:.1e}"
+            ink = "#ffffff" if fill != _NO_GRAD and scale.position(norm) > 0.6 else ink
+        cells.append(f'<td port="p{k}" bgcolor="{fill}"><font color="{ink}">{text}</font></td>')
+    caption = f"{len(steps)} steps" + (f", {html.escape(carried)} passed on from each to the next" if carried else "")
+    if vertical:
+        rows = "".join(f"<tr>{cell}</tr>" for cell in cells) + f"<tr><td>{caption}</td></tr>"
+    else:
+        rows = f"<tr>{''.join(cells)}</tr><tr><td colspan=\"{len(cells)}\">{caption}</td></tr>"
+    return (f'<<table border="0" cellborder="1" cellspacing="0" cellpadding="4" color="#3b5b9a">'
+            f"{rows}</table>>")
+
+
 def legend_label(scale: GradientScale, cells: int = 9) -> str:
     """An HTML-like label: a colour bar from the smallest to the largest gradient norm."""
+    if scale.high == 0:
+        return "every gradient here is exactly zero"
     bar = "".join(f'<td bgcolor="{ramp_colour(k / (cells - 1))}" width="16"> </td>' for k in range(cells))
     return (f'<<table border="0" cellborder="0" cellspacing="0" cellpadding="3"><tr>'
             f"<td>{scale.low:.1e}</td>{bar}<td>{scale.high:.1e}</td></tr>"
