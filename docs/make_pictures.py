@@ -50,6 +50,8 @@ PICTURES = {
     "rnn-vanishing": (lambda: unrolled_loss("RNN", 20, hidden=8, backward=True), dict(collapse="t", grads=True)),
     "lstm-20-grads": (lambda: unrolled_loss("LSTM", 20, hidden=8, backward=True), dict(collapse="t", grads=True)),
     "rnn-cell-values": (cell_with_values, dict(show_values=True)),
+    "rnn-60-strip": (lambda: unrolled_loss("RNN", 60, hidden=8, backward=True),
+                     dict(collapse="t", grads=True, rankdir="TB")),
 }
 
 
