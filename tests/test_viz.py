@@ -397,3 +397,13 @@ def test_save_names_bad_paths(tmp_path):
     with pytest.raises(TypeError, match="give the file to write"):
         mg.viz.save(loss)
     assert not list(tmp_path.iterdir())
+
+
+def test_all_zero_gradients_draw_white_and_say_so(f64):
+    a = mg.tensor([1.0, 2.0], requires_grad=True, name="a")
+    y = a.tanh()
+    y.backward(np.zeros(2), retain_all_grads=True)
+    dot = Dot(mg.viz.draw(y, grads=True).source)
+    assert dot.nodes[node_id(y.node)]["fillcolor"] == "#ffffff"
+    assert dot.nodes["legend"]["label"] == "every gradient here is exactly zero"
+    assert [a.get("style") for _, _, a in dot.edges] == ["dotted"]
