@@ -369,14 +369,25 @@ def as_tensor_like(value: Any, like: Tensor) -> Tensor:
         return value
     dtype = like.dtype if like.dtype.kind == "f" else None
     if type(value) is float or type(value) is int:  # the common case, e.g. 1 - z
-        return Tensor._from_op(np.asarray(value, dtype=dtype), _PYTHON_NUMBER)
+        return _number(value, dtype)
     return Tensor._from_op(_as_array(value, dtype), None)
 
 
-# Python numbers in expressions share one leaf node: they need no gradient and no identity.
-_PYTHON_NUMBER = Node(None, (), (), None, np.asarray(0.0), requires_grad=False)
-_PYTHON_NUMBER.name = "number"
-_PYTHON_NUMBER.scope = ()
+_NUMBER_NODES: dict = {}  # (type, value, dtype) -> the leaf node every use of that number shares
+
+
+def _number(value: float | int, dtype: np.dtype | None) -> Tensor:
+    """A Python number as a constant; equal numbers share one leaf node (it needs no gradient),
+    so ``1 - z`` in every time step adds no node, while a drawing can still show the 1."""
+    data = np.asarray(value, dtype=dtype)
+    key = (type(value), value, data.dtype)
+    node = _NUMBER_NODES.get(key)
+    if node is None:
+        node = Node(None, (), (), None, data, requires_grad=False, keep_data=True)
+        node.scope = ()
+        if len(_NUMBER_NODES) < 4096:
+            _NUMBER_NODES[key] = node
+    return Tensor._from_op(data, node)
 
 
 # Operator methods live in ops.py beside their backward; import it last so it sees Tensor.

@@ -104,6 +104,16 @@ def _as_tensor(x: Any, like: Tensor) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x, dtype=like.dtype)
 
 
+def _steps(x: Tensor, lo: int, hi: int) -> Tensor:
+    """Time steps lo..hi-1 of a sequence (the whole of it when that is all), keeping its name."""
+    if lo == 0 and hi == x.shape[0]:
+        return x
+    block = x[lo:hi]
+    if block.node is None and x.name is not None:  # a plain input: label its slice for drawings
+        block.name = f"{x.name}[{lo}:{hi}]"
+    return block
+
+
 def _check_state(owner: str, what: str, state: Any, expected: tuple[int, ...], like: Tensor) -> Tensor:
     state = _as_tensor(state, like)
     if state.shape != expected:
@@ -251,7 +261,7 @@ class _RecurrentBase(Module):
         outputs: list[Tensor | None] = [None] * steps
         with collector_paused():  # the unrolled graph holds no cycles: skip the GC's scans of it
             for lo, hi in (reversed(blocks) if reverse else blocks):
-                x_proj = (x if hi - lo == steps else x[lo:hi]) @ w_ih_t
+                x_proj = _steps(x, lo, hi) @ w_ih_t
                 if bias is not None:
                     x_proj = x_proj + bias
                 for t in (range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)):
