@@ -39,7 +39,7 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable, Sequence  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
