@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .tensor import MODE, Tensor
+from .graph import MODE
+from .tensor import Tensor
 
 __all__ = ["no_grad", "enable_grad", "detect_anomaly", "name_scope", "keep_values", "gradcheck",
            "GradcheckError"]

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .nn.module import to_numpy
+from .tensor import to_numpy
 
 __all__ = ["save", "load"]
 

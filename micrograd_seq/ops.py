@@ -13,7 +13,8 @@ import builtins
 
 import numpy as np
 
-from .tensor import IndexedGrad, Tensor, as_tensor_like, record
+from .graph import IndexedGrad
+from .tensor import Tensor, as_tensor_like, record
 
 __all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu",
            "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem", "concat", "stack",

@@ -9,10 +9,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .graph import MODE, IndexedGrad, Node, bad_kind, run_backward
+from .graph import MODE, Node, bad_kind, run_backward
 
 __all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype", "record", "as_tensor_like",
-           "MODE", "Node", "IndexedGrad"]
+           "to_numpy"]
 
 _default_dtype = np.dtype(np.float32)
 
@@ -388,6 +388,15 @@ def _number(value: float | int, dtype: np.dtype | None) -> Tensor:
         if len(_NUMBER_NODES) < 4096:
             _NUMBER_NODES[key] = node
     return Tensor._from_op(data, node)
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """An array from anything array-like: numpy, our Tensor, or a torch tensor (by duck typing)."""
+    for step in ("detach", "cpu", "numpy"):
+        method = getattr(value, step, None)
+        if callable(method) and not isinstance(value, np.ndarray):
+            value = method()
+    return np.asarray(value)
 
 
 # Operator methods live in ops.py beside their backward; import it last so it sees Tensor.

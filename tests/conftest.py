@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import micrograd_seq as mg
-from micrograd_seq.tensor import MODE
+from micrograd_seq.graph import MODE
 
 try:  # torch is only the reference oracle; one thread keeps it quick on a shared 2-core machine
     import torch

@@ -8,7 +8,7 @@ import pytest
 import micrograd_seq as mg
 from micrograd_seq.viz.grads import GradientScale, ramp_colour
 from micrograd_seq.viz.draw import FULL_STEPS
-from micrograd_seq.viz.graph import collect, node_id
+from micrograd_seq.viz.view import collect, node_id
 from micrograd_seq.viz.render import STRIP_FROM
 
 requires_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the Graphviz 'dot' program is not installed")

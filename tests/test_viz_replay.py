@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import micrograd_seq as mg
-from micrograd_seq.tensor import MODE
+from micrograd_seq.graph import MODE
 
 requires_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the Graphviz 'dot' program is not installed")
 

@@ -5,9 +5,9 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, to_numpy
 
-__all__ = ["Parameter", "Module", "Sequential", "IncompatibleKeys", "to_numpy"]
+__all__ = ["Parameter", "Module", "Sequential", "IncompatibleKeys"]
 
 
 class Parameter(Tensor):
@@ -31,15 +31,6 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
-
-
-def to_numpy(value: Any) -> np.ndarray:
-    """An array from anything array-like: numpy, our Tensor, or a torch tensor (by duck typing)."""
-    for step in ("detach", "cpu", "numpy"):
-        method = getattr(value, step, None)
-        if callable(method) and not isinstance(value, np.ndarray):
-            value = method()
-    return np.asarray(value)
 
 
 class Module:

@@ -8,8 +8,9 @@ from typing import Any, Iterable
 
 import graphviz
 
-from ..tensor import Node, Tensor
-from .graph import View, collapse as collapse_view, collect, longest_row
+from ..graph import Node
+from ..tensor import Tensor
+from .view import View, collapse as collapse_view, collect, longest_row
 from .render import render
 
 __all__ = ["draw", "save", "GraphvizNotFoundError"]

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ..tensor import IndexedGrad, Node
-from .graph import Box, View
+from ..graph import IndexedGrad, Node
+from .view import Box, View
 
 __all__ = ["node_norm", "box_norm", "GradientScale", "ramp_colour"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import graphviz
 
-from ..tensor import Node
+from ..graph import Node
 from .grads import GradientScale
-from .graph import View
+from .view import View
 from .style import box_attrs, box_label, cluster_attrs, edge_attrs, legend_label, strip_label
 
 __all__ = ["render", "STRIP_FROM"]

@@ -20,9 +20,10 @@ from typing import Any
 
 import graphviz
 
-from ..tensor import MODE, Node, Tensor
+from ..graph import MODE, Node
+from ..tensor import Tensor
 from .draw import GraphvizNotFoundError, draw
-from .graph import View, collapse as collapse_view, collect
+from .view import View, collapse as collapse_view, collect
 from .grads import node_norm
 
 __all__ = ["replay", "backward_order"]

@@ -6,7 +6,7 @@ import html
 import numpy as np
 
 from .grads import GradientScale, ramp_colour
-from .graph import Box
+from .view import Box
 
 __all__ = ["box_label", "box_attrs", "edge_attrs", "cluster_attrs", "strip_label", "legend_label"]
 

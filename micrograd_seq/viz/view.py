@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..tensor import Node
+from ..graph import Node
 
 __all__ = ["Box", "View", "collect", "collapse", "node_id", "longest_row"]
 
