@@ -1,11 +1,12 @@
 # make test: set up .venv (package + test tools + torch oracle + Graphviz dot) and run the whole suite.
 # make demo: the same set-up without the test tools, then the tour (python -m micrograd_seq demo).
+# make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) over the tree and mypy over the package.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: test demo dot clean
+.PHONY: test demo lint dot clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,10 @@ $(VENV)/.installed-demo: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test,examples]' $(TORCH_SPEC)
+	touch $@
+
+$(VENV)/.installed-lint: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[lint]'
 	touch $@
 
 dot:
@@ -31,6 +36,10 @@ dot:
 
 test: $(VENV)/.installed-test dot
 	$(PY) -m pytest
+
+lint: $(VENV)/.installed-lint
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 demo: $(VENV)/.installed-demo dot
 	$(PY) -m micrograd_seq demo

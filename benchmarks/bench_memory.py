@@ -12,22 +12,22 @@
 """
 from __future__ import annotations
 
+import argparse
+import gc
+import json
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
 import bench_rnn  # first: it pins BLAS threads before numpy is imported
+import numpy as np
+import numpy_bptt
+from bench_rnn import CELLS, CONFIGS, QUICK_CONFIGS, Config, SequenceModel, make_problem
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-import micrograd_seq as mg  # noqa: E402
-import numpy_bptt  # noqa: E402
-from bench_rnn import CELLS, CONFIGS, QUICK_CONFIGS, Config, SequenceModel, make_problem  # noqa: E402
+import micrograd_seq as mg
 
 DEFAULT_JSON = bench_rnn.RESULTS / "memory.json"
 GOAL = 1.5  # the issue's: peak of a step of ours <= 1.5 x the activations BPTT must keep
@@ -62,7 +62,8 @@ def step_memory(cell: str, config: Config, dtype: str) -> dict[str, Any]:
     ours_peak = traced_peak(ours.step)
     return {"cell": cell, "dtype": dtype, **vars(config), "saved_bytes": saved_total, "saved_by_name": saved_by_name,
             "param_bytes": sum(a.nbytes for a in params.values()), "numpy_peak_bytes": numpy_peak,
-            "ours_peak_bytes": ours_peak, "ours_ratio": ours_peak / saved_total, "numpy_ratio": numpy_peak / saved_total}
+            "ours_peak_bytes": ours_peak, "ours_ratio": ours_peak / saved_total,
+            "numpy_ratio": numpy_peak / saved_total}
 
 
 def print_step_table(rows: Sequence[dict[str, Any]]) -> None:

@@ -28,23 +28,24 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 if "numpy" not in sys.modules:  # BLAS libraries read these once, when numpy loads them
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
 
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import datetime  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import pstats  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Sequence  # noqa: E402
+import argparse
+import cProfile
+import datetime
+import gc
+import json
+import platform
+import pstats
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
+import numpy_bptt
 
-import micrograd_seq as mg  # noqa: E402
-import numpy_bptt  # noqa: E402
+import micrograd_seq as mg
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"  # git-ignored
@@ -61,12 +62,13 @@ class Config:
     K: int
 
     @classmethod
-    def parse(cls, text: str) -> "Config":
+    def parse(cls, text: str) -> Config:
         try:
             values = [int(v) for v in text.replace("(", "").replace(")", "").split(",")]
             config = cls(*values)
         except (ValueError, TypeError):
-            raise argparse.ArgumentTypeError(f"a configuration is five positive integers T,B,D,H,K, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"a configuration is five positive integers T,B,D,H,K, got {text!r}") from None
         if min(values) <= 0:
             raise argparse.ArgumentTypeError(f"a configuration is five positive integers T,B,D,H,K, got {text!r}")
         return config
@@ -308,10 +310,10 @@ def measure(cell: str, configs: Sequence[Config], dtype: Any, impl_names: Sequen
     """Verify every implementation on each configuration, then time them all in one round-robin."""
     problems = [make_problem(cell, config, dtype, seed) for config in configs]
     groups = [make_implementations(problem, impl_names) for problem in problems]
-    errors = [verify(group, problem.dtype) for group, problem in zip(groups, problems)]
+    errors = [verify(group, problem.dtype) for group, problem in zip(groups, problems, strict=True)]
     times = iter(time_round_robin([impl for group in groups for impl in group], reps, budget, warmup, min_reps))
     results = []
-    for problem, group, error in zip(problems, groups, errors):
+    for problem, group, error in zip(problems, groups, errors, strict=True):
         own = {impl.name: next(times) for impl in group}
         floor = float(np.median(own["numpy"]))
         for name, samples in own.items():
@@ -367,7 +369,8 @@ def describe_machine(info: dict[str, Any]) -> str:
     if info["threadpools"] is not None:
         pools = ", ".join(f"{p['prefix']} {p['version'] or ''} ({p['internal_api']}): {p['num_threads']} thread(s)"
                           for p in info["threadpools"])
-        lines.append(f"threads (threadpoolctl): {pools}" + (f"; torch: {info['torch_threads']}" if "torch" in info else ""))
+        torch_threads = f"; torch: {info['torch_threads']}" if "torch" in info else ""
+        lines.append(f"threads (threadpoolctl): {pools}{torch_threads}")
         if any(p["num_threads"] != 1 for p in info["threadpools"]):
             lines.append("WARNING: a thread pool is not pinned to 1 thread; timings are not comparable")
     else:
@@ -532,7 +535,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--profile-sort", choices=("tottime", "cumulative"), default="tottime")
     parser.add_argument("--scan", type=Path, metavar="PREFIX",
-                        help="instead of the table: time against T and H on the first cell, saved as PREFIX-T.png, PREFIX-H.png")
+                        help="instead of the table: time against T and H on the first cell, "
+                             "saved as PREFIX-T.png, PREFIX-H.png")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.reps is not None and args.reps < 1:
@@ -545,7 +549,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.configs = list(QUICK_CONFIGS if args.quick else CONFIGS)
     if args.quick:
         args.reps, args.warmup = args.reps or 3, 1
-    names = dict(zip(("ours", "torch-autograd", "torch-fused"), IMPLS[1:]))
+    names = dict(zip(("ours", "torch-autograd", "torch-fused"), IMPLS[1:], strict=True))
     args.impl_names = ["numpy"] + [names[i] for i in args.impls]
     if any(name.startswith("torch") for name in args.impl_names) and torch_cell_module() is None:
         print("torch is not installed: timing numpy and ours only")
@@ -581,7 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"  {cell.upper()} {config} {dtype} verified and timed", flush=True)
         print(f"\nmedians over round-robin repetitions after the verification call and {args.warmup} warm-up round(s); "
               f"/numpy = ratio of medians; paired = median of the per-round ratios (less sensitive to load "
-              f"drifting); max err = worst error against numpy (loss and gradients); {time.perf_counter() - start:.0f} s\n")
+              f"drifting); max err = worst error against numpy (loss and gradients); "
+              f"{time.perf_counter() - start:.0f} s\n")
         print_table(results)
         record["results"] = [asdict(r) for r in results]
         record["goals"] = print_goals(results)

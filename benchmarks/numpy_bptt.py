@@ -14,7 +14,7 @@ buffer, so ``saved_bytes`` is the memory BPTT cannot do without.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

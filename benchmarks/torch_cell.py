@@ -5,7 +5,8 @@ then a Python loop of ``h @ W_hh.T`` + projection, chunk, sigmoid/tanh and mul, 
 and cross-entropy summed over time. It is the peer an engine on numpy should beat: the same
 graph, recorded by torch's C++ autograd. (The time steps of the projection are taken with one
 ``unbind``: indexing ``x_proj[t]`` in torch makes each step's backward allocate and fill a
-gradient the size of the whole sequence, quadratic in T, 40x slower at T = 1000.) ``FusedModel`` is torch.nn.RNN/LSTM/GRU + Linear.
+gradient the size of the whole sequence, quadratic in T, 40x slower at T = 1000.)
+``FusedModel`` is torch.nn.RNN/LSTM/GRU + Linear.
 Both take numpy parameters in numpy_bptt's names and return gradients under the same names.
 """
 from __future__ import annotations

@@ -36,7 +36,10 @@ def last_step_loss(targets: np.ndarray):
 
 
 def at_init(kind: str, gate_bias: float = 0.0) -> mg.nn.Module:
-    """An RNN, LSTM or GRU at torch's initialisation; ``gate_bias`` is added to the LSTM's forget or the GRU's update gate."""
+    """An RNN, LSTM or GRU at torch's initialisation.
+
+    ``gate_bias`` is added to the LSTM's forget or the GRU's update gate.
+    """
     mg.manual_seed(1)
     layer = getattr(mg.nn, kind)(D, H)
     if gate_bias:
@@ -84,7 +87,7 @@ def plot_clipping(path: Path, clip: float = 1.0) -> None:
     for max_norm, color, label in ((None, "tab:red", "no clipping"), (clip, "tab:blue", f"clip_grad_norm_({clip})")):
         for seed in SEEDS:
             rows = train_delayed_copy(max_norm, seed)
-            for ax, column in zip(axes, rows.T):
+            for ax, column in zip(axes, rows.T, strict=True):
                 ax.plot(column, color=color, alpha=0.6, lw=1, label=label if seed == 0 else None)
             print(f"{label:>20} seed {seed}: loss {rows[0, 0]:.3f} -> {rows[-20:, 0].mean():.3f}, "
                   f"saturated at the end {rows[-1, 2]:.2f}")

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class Progress:
         """Print a line above the bar without breaking it."""
         self.bar.write(line)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from _common import ManyToOne, Progress, need, parser, result, save_figure, start
 
 import micrograd_seq as mg
-from _common import ManyToOne, Progress, need, parser, result, save_figure, start
 
 CELLS = ("rnn", "lstm", "gru")
 TOLERANCE = 0.04
@@ -106,7 +106,7 @@ def main() -> None:
 
     plt = need("matplotlib.pyplot", "matplotlib")
     fig, axes = plt.subplots(1, len(args.lengths), figsize=(3.2 * len(args.lengths), 3), sharey=True, squeeze=False)
-    for ax, length in zip(axes[0], args.lengths):
+    for ax, length in zip(axes[0], args.lengths, strict=True):
         for cell in CELLS:
             ax.plot(curves[cell, length], label=cell.upper())
         ax.axhline(1 / 6, color="grey", linestyle=":", label="guess 1")
@@ -116,7 +116,7 @@ def main() -> None:
     save_figure(fig, args.out, "adding_problem.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
-    for ax, when in zip(axes, ("at initialisation", "after training")):
+    for ax, when in zip(axes, ("at initialisation", "after training"), strict=True):
         for cell in CELLS:
             norms = gradients[cell, when]
             ax.plot(range(len(norms)), norms, label=cell.upper())

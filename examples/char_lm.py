@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import Progress, need, parser, result, save_figure, start
 
 import micrograd_seq as mg
-from _common import Progress, need, parser, result, save_figure, start
 
 LOG2E = 1.0 / math.log(2.0)
 
@@ -156,7 +156,7 @@ def main() -> None:
     plt = need("matplotlib.pyplot", "matplotlib")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(range(1, args.steps + 1), curve, label="training (running mean)")
-    ax.plot(*zip(*valid_curve), marker="o", label="validation")
+    ax.plot(*zip(*valid_curve, strict=True), marker="o", label="validation")
     ax.axhline(baseline, color="grey", linestyle=":", label=f"unigram {baseline:.2f}")
     ax.set(xlabel="step", ylabel="bits per character", title="character-level LSTM language model")
     ax.legend()

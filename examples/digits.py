@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from _common import ManyToOne, Progress, minibatches, need, parser, result, save_figure, start
 
 import micrograd_seq as mg
-from _common import ManyToOne, Progress, minibatches, need, parser, result, save_figure, start
 
 
 def load(rng: np.random.Generator, test_fraction: float = 0.25) -> tuple[np.ndarray, ...]:

@@ -10,13 +10,13 @@ part, its order (up to the window) chosen by AIC.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
+from _common import ManyToOne, Progress, minibatches, need, parser, result, save_figure, start
 
 import micrograd_seq as mg
-from _common import ManyToOne, Progress, minibatches, need, parser, result, save_figure, start
 
 
 @dataclass
@@ -173,7 +173,7 @@ def main() -> None:
     times = series.times[test_t]
     top.plot(times, truth, color="black", linewidth=2, label="actual")
     # below: each forecast's change from the last value against the actual change (persistence: none)
-    for (label, score), predicted in zip(scores.items(), (persistence, linear, network)):
+    for (label, score), predicted in zip(scores.items(), (persistence, linear, network), strict=True):
         top.plot(times, predicted, label=f"{label} (RMSE {score:.2f})")
         bottom.plot(times, predicted - persistence, linewidth=1)
     top.set(ylabel=series.unit, title=f"one-step-ahead forecasts of the {series.title} (held out)")

@@ -8,9 +8,9 @@ first training step, coloured by gradient (backpropagation through time).
 from __future__ import annotations
 
 import numpy as np
+from _common import Progress, parser, result, start
 
 import micrograd_seq as mg
-from _common import Progress, parser, result, start
 
 CHARS = "helo"
 WORD = "hello"

@@ -19,9 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from _common import ManyToOne, Progress, minibatches, missing, need, parser, result, save_figure, start
 
 import micrograd_seq as mg
-from _common import ManyToOne, Progress, minibatches, missing, need, parser, result, save_figure, start
 
 SDIST = "vaderSentiment==3.3.2"
 DATA_FILE = "tweets_GroundTruth.txt"
@@ -85,7 +85,7 @@ def encode(tweets: list[list[str]], vocab: dict[str, int], max_len: int) -> tupl
     ids = [[vocab.get(w, UNKNOWN) for w in t[:max_len]] or [UNKNOWN] for t in tweets]
     lengths = np.array([len(i) for i in ids])
     padded = np.full((len(ids), lengths.max()), PAD)
-    for row, i in zip(padded, ids):
+    for row, i in zip(padded, ids, strict=True):
         row[:len(i)] = i
     return padded, lengths
 

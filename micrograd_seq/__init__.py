@@ -4,10 +4,9 @@ RNN, LSTM and GRU cells are a few lines of primitive ops, unrolled by a Python l
 backpropagation through time is the one generic reverse-mode ``backward()``.
 """
 from . import functional, nn, optim
-from .autograd import (GradcheckError, detect_anomaly, enable_grad, gradcheck, keep_values, name_scope,
-                       no_grad)
-from .ops import chunk, concat, stack, where
+from .autograd import GradcheckError, detect_anomaly, enable_grad, gradcheck, keep_values, name_scope, no_grad
 from .io import load, save
+from .ops import chunk, concat, stack, where
 from .random import manual_seed
 from .tensor import Tensor, get_default_dtype, set_default_dtype, tensor
 

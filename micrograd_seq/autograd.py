@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Tensor, eps: float = 1e-6, ato
     def scalar(*args: Tensor) -> Tensor:
         results = _flatten(fn(*args))
         total = None
-        for o, w in zip(results, weights):
+        for o, w in zip(results, weights, strict=True):
             term = (o * w).sum()
             total = term if total is None else total + term
         return total

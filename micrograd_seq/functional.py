@@ -53,7 +53,8 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean", ignore_
                          f"expected ({n},)")
     keep = t != ignore_index
     if ((t[keep] < 0) | (t[keep] >= c)).any():
-        raise ValueError(f"cross_entropy: targets must lie in [0, {c}), got values from {t[keep].min()} to {t[keep].max()}")
+        raise ValueError(f"cross_entropy: targets must lie in [0, {c}), "
+                         f"got values from {t[keep].min()} to {t[keep].max()}")
     rows = np.arange(n)
     picked = ops.log_softmax(logits, axis=1)[rows, np.where(keep, t, 0)]
     if not keep.all():

@@ -8,7 +8,8 @@ graph holds only what BPTT must keep.
 from __future__ import annotations
 
 import gc
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,9 +7,9 @@ shapes only, never over tensors, so graphs hold no reference cycles.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
-
 import builtins
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +38,8 @@ def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
         a = as_tensor_like(a, b)
     elif not isinstance(b, Tensor):
         b = as_tensor_like(b, a)
-    if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:  # integer or bool meets float: the float dtype wins, as in torch
+    # integer or bool meets float: the float dtype wins, as in torch
+    if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
         if a.data.dtype.kind in "iub" and b.data.dtype.kind == "f":
             a = Tensor._from_op(a.data.astype(b.data.dtype), None)
         elif b.data.dtype.kind in "iub" and a.data.dtype.kind == "f":
@@ -363,7 +364,7 @@ def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     ax = _axis("concat", axis, datas[0].ndim, datas[0].shape)
     ref = datas[0].shape
     for d in datas[1:]:
-        if d.ndim != len(ref) or any(p != q for i, (p, q) in enumerate(zip(d.shape, ref)) if i != ax):
+        if d.ndim != len(ref) or any(p != q for i, (p, q) in enumerate(zip(d.shape, ref, strict=True)) if i != ax):
             raise ValueError(f"concat: shapes {[x.shape for x in datas]} must agree outside axis {axis}")
     out = np.concatenate(datas, axis=ax)
     bounds = np.cumsum([0] + [d.shape[ax] for d in datas])
@@ -393,7 +394,8 @@ def _tensor_list(op: str, tensors: Sequence[Any]) -> tuple[Tensor, ...]:
         raise ValueError(f"{op}: expected a non-empty list of tensors")
     items = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
     dtype = np.result_type(*[t.data.dtype for t in items])
-    return tuple(t if t.data.dtype == dtype else Tensor._from_op(t.data.astype(dtype), t.node if t.data.dtype.kind == "f" else None)
+    return tuple(t if t.data.dtype == dtype
+                 else Tensor._from_op(t.data.astype(dtype), t.node if t.data.dtype.kind == "f" else None)
                  for t in items)
 
 

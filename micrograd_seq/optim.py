@@ -1,7 +1,7 @@
 """Optimizers with torch.optim's update equations, step for step: SGD, Adam, AdamW."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             if p.grad is not None:
                 self._update(p, p.grad, state)
 

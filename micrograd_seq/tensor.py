@@ -5,7 +5,8 @@ points at a graph ``Node`` (graph.py), and ``record`` is how every op links its 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class Tensor:
             self.name = name
 
     @classmethod
-    def _from_op(cls, data: np.ndarray, node: Node | None) -> "Tensor":
+    def _from_op(cls, data: np.ndarray, node: Node | None) -> Tensor:
         """Wrap an op's output without re-checking it (the engine's fast path)."""
         out = object.__new__(cls)
         out.data = data
@@ -143,7 +144,7 @@ class Tensor:
         node = self._leaf_node() if self.node is None else self.node
         node.name = value
 
-    def named(self, name: str) -> "Tensor":
+    def named(self, name: str) -> Tensor:
         """Label this value (e.g. ``"forget gate"``) for drawings and messages; returns self."""
         if self.node is not None:
             self.node.name = name
@@ -165,13 +166,14 @@ class Tensor:
     def item(self) -> float | int | bool:
         """The single value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor converts to a Python number, this one has shape {self.shape}")
+            raise ValueError(f"item: only a one-element tensor converts to a Python number, "
+                             f"this one has shape {self.shape}")
         return self.data.item()
 
     def tolist(self) -> Any:
         return self.data.tolist()
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data cut off from the graph: gradient stops here (truncated BPTT uses this)."""
         return Tensor._from_op(self.data, None)
 
@@ -205,86 +207,86 @@ class Tensor:
         return f"tensor({body}, {', '.join(extras)})"
 
     # ---- ops (defined, with their backward, in ops.py) ---------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return _ops.add(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return _ops.add(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return _ops.sub(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return _ops.sub(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return _ops.mul(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return _ops.mul(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return _ops.div(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return _ops.div(other, self)
 
-    def __pow__(self, exponent: float) -> "Tensor":
+    def __pow__(self, exponent: float) -> Tensor:
         return _ops.pow(self, exponent)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return _ops.neg(self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return _ops.matmul(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return _ops.matmul(other, self)
 
-    def __getitem__(self, key: Any) -> "Tensor":
+    def __getitem__(self, key: Any) -> Tensor:
         return _ops.getitem(self, key)
 
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return _ops.exp(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return _ops.log(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         return _ops.tanh(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         return _ops.sigmoid(self)
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         return _ops.relu(self)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.sum(self, axis, keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.mean(self, axis, keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return _ops.max(self, axis, keepdims)
 
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         return _ops.reshape(self, *shape)
 
-    def transpose(self, *axes: Any) -> "Tensor":
+    def transpose(self, *axes: Any) -> Tensor:
         return _ops.transpose(self, *axes)
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return _ops.transpose(self)
 
-    def chunk(self, chunks: int, axis: int = 0) -> list["Tensor"]:
+    def chunk(self, chunks: int, axis: int = 0) -> list[Tensor]:
         return _ops.chunk(self, chunks, axis)
 
-    def softmax(self, axis: int = -1) -> "Tensor":
+    def softmax(self, axis: int = -1) -> Tensor:
         return _ops.softmax(self, axis)
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
+    def log_softmax(self, axis: int = -1) -> Tensor:
         return _ops.log_softmax(self, axis)
 
     # ---- autograd ---------------------------------------------------------
@@ -400,4 +402,4 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 # Operator methods live in ops.py beside their backward; import it last so it sees Tensor.
-from . import ops as _ops  # noqa: E402,F401
+from . import ops as _ops  # noqa: E402

@@ -57,7 +57,7 @@ def _readout_grads(module: Any, x: Any, state: Any, weights: list[np.ndarray], t
     """Outputs, input gradients and parameter gradients of sum(output_k * weights_k)."""
     result = module(x) if state is None else module(x, state)
     outputs = _leaves(result)
-    total = sum((o * w).sum() for o, w in zip(outputs, weights))
+    total = sum((o * w).sum() for o, w in zip(outputs, weights, strict=True))
     total.backward()
     inputs = _leaves((x, state))
     return ([to_numpy(o) for o in outputs], [to_numpy(t.grad) for t in inputs],
@@ -81,9 +81,9 @@ def assert_same_as_torch(name: str, args: tuple, kwargs: dict, x: np.ndarray, st
                           _rebuild(state, lambda a: torch.tensor(a, requires_grad=True)),
                           [torch.from_numpy(w) for w in weights],
                           lambda a: None if a is None else a.detach().numpy())
-    for what, ours_part, torch_part in zip(("output", "input gradient"), got[:2], want[:2]):
+    for what, ours_part, torch_part in zip(("output", "input gradient"), got[:2], want[:2], strict=True):
         assert len(ours_part) == len(torch_part), what
-        for k, (a, b) in enumerate(zip(ours_part, torch_part)):
+        for k, (a, b) in enumerate(zip(ours_part, torch_part, strict=True)):
             assert a is not None and a.shape == b.shape, f"{what} {k}"
             np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=f"{what} {k}")
     assert list(got[2]) == list(want[2])

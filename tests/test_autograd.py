@@ -24,7 +24,8 @@ def test_scalar_backward_seeds_one_and_accumulates_across_calls():
 def test_non_scalar_backward_needs_grad():
     x = w([1.0, 2.0])
     y = x * 2
-    with pytest.raises(RuntimeError, match=re.escape("grad can be implicit only for a scalar output; this one has shape (2,)")):
+    expected = "grad can be implicit only for a scalar output; this one has shape (2,)"
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
         y.backward()
     y.backward(np.array([1.0, 10.0]))
     np.testing.assert_array_equal(x.grad, [2, 20])
@@ -135,9 +136,8 @@ def test_no_grad_context_and_decorator():
         return t * 2
     assert not f(x).requires_grad
     assert (x * 2).requires_grad
-    with mg.no_grad():
-        with mg.enable_grad():
-            assert (x * 2).requires_grad
+    with mg.no_grad(), mg.enable_grad():
+        assert (x * 2).requires_grad
 
 
 def test_requires_grad_propagates():
@@ -148,10 +148,10 @@ def test_requires_grad_propagates():
 
 def test_detect_anomaly_names_the_op_in_forward():
     x = w([-1.0, 1.0])
-    with mg.detect_anomaly(), np.errstate(invalid="ignore"):
-        with mg.name_scope("t=3"):
-            with pytest.raises(RuntimeError, match="detect_anomaly: 'log' produced nan in its forward in scope t=3"):
-                x.log()
+    expected = "detect_anomaly: 'log' produced nan in its forward in scope t=3"
+    with mg.detect_anomaly(), np.errstate(invalid="ignore"), mg.name_scope("t=3"), \
+            pytest.raises(RuntimeError, match=expected):
+        x.log()
 
 
 def test_detect_anomaly_names_the_op_in_backward():

@@ -71,7 +71,7 @@ def parse(text: str) -> list[Block]:
         i = start
         while i < len(lines) and not re.match(r"^ *```\s*$", lines[i]):
             i += 1
-        code = "\n".join(l[indent:] for l in lines[start:i]) + "\n"
+        code = "\n".join(line[indent:] for line in lines[start:i]) + "\n"
         blocks.append(Block(fence["lang"].lower(), code, start + 1, marker and marker["kind"],
                             marker["arg"].strip() if marker else "", gap_clean))
         marker, gap_clean, i = None, True, i + 1
@@ -80,13 +80,13 @@ def parse(text: str) -> list[Block]:
 
 def same_output(got: str, expected: str, tolerance: float | None) -> bool:
     """Exact match of stripped lines, or with numbers compared to ``tolerance`` when given."""
-    got, expected = (("\n".join(l.rstrip() for l in s.strip("\n").splitlines())) for s in (got, expected))
+    got, expected = (("\n".join(line.rstrip() for line in s.strip("\n").splitlines())) for s in (got, expected))
     if tolerance is None:
         return got == expected
     parts_got, parts_expected = NUMBER.split(got), NUMBER.split(expected)
     if len(parts_got) != len(parts_expected):
         return False
-    for k, (a, b) in enumerate(zip(parts_got, parts_expected)):
+    for k, (a, b) in enumerate(zip(parts_got, parts_expected, strict=True)):
         if k % 2 == 0 and a.split() != b.split():
             return False
         if k % 2 == 1 and not math.isclose(float(a), float(b), rel_tol=tolerance, abs_tol=tolerance):

@@ -1,10 +1,9 @@
 """GRUCell and GRU: torch parity, gradcheck, torch's form of the candidate, and errors."""
 import numpy as np
 import pytest
+from recurrent_parity import HIDDEN, INPUT, LAYER_CONFIGS, assert_same_as_torch, cell_case, layer_case
 
 import micrograd_seq as mg
-from recurrent_parity import (HIDDEN, INPUT, LAYER_CONFIGS, assert_same_as_torch, cell_case,
-                              layer_case)
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])

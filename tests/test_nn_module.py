@@ -31,7 +31,7 @@ NET_NAMES = ["scale", "lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0
 def test_attribute_assignment_registers_parameters_and_modules_in_definition_order():
     net = Net()
     assert [name for name, _ in net.named_parameters()] == NET_NAMES
-    assert [p for p in net.parameters()] == [p for _, p in net.named_parameters()]
+    assert list(net.parameters()) == [p for _, p in net.named_parameters()]
     assert [name for name, _ in net.named_parameters(prefix="net")] == [f"net.{n}" for n in NET_NAMES]
     assert [name for name, _ in net.named_modules()] == ["", "lstm", "head", "head.0", "head.1"]
     assert net.children() == [net.lstm, net.head]

@@ -1,10 +1,9 @@
 """RNNCell and RNN (tanh and relu): torch parity, gradcheck, the equation, and errors."""
 import numpy as np
 import pytest
+from recurrent_parity import HIDDEN, INPUT, LAYER_CONFIGS, assert_same_as_torch, cell_case, layer_case
 
 import micrograd_seq as mg
-from recurrent_parity import (HIDDEN, INPUT, LAYER_CONFIGS, assert_same_as_torch, cell_case,
-                              layer_case)
 
 
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
@@ -61,7 +60,8 @@ def test_errors():
         cell(np.zeros((2, 2, 3)))
     with pytest.raises(ValueError, match=r"RNNCell: expected hidden state of shape \(2,\), got \(1, 2\)"):
         cell(np.zeros(3), np.zeros((1, 2)))
-    with pytest.raises(ValueError, match=r"RNN: expected input of shape \(batch, seq, 3\) or \(seq, 3\), got \(4, 5, 1\)"):
+    expected = r"RNN: expected input of shape \(batch, seq, 3\) or \(seq, 3\), got \(4, 5, 1\)"
+    with pytest.raises(ValueError, match=expected):
         rnn(np.zeros((4, 5, 1)))
     with pytest.raises(ValueError, match=r"RNN: expected h_0 of shape \(1, 4, 2\), got \(1, 5, 2\)"):
         rnn(np.zeros((4, 5, 3)), np.zeros((1, 5, 2)))

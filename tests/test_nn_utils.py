@@ -34,7 +34,7 @@ def test_clip_grad_norm_matches_torch(norm_type, scale):
     expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm=1.5, norm_type=norm_type)
     assert isinstance(total, float)
     np.testing.assert_allclose(total, expected.item(), rtol=1e-13)
-    for p, t in zip(ours, theirs):
+    for p, t in zip(ours, theirs, strict=True):
         if t.grad is None:
             assert p.grad is None
         else:
@@ -60,7 +60,7 @@ def test_clip_grad_value_matches_torch(clip):
     ours, theirs = twin_grads(2.0, seed=1)
     clip_grad_value_(ours, clip)
     torch.nn.utils.clip_grad_value_(theirs, clip)
-    for p, t in zip(ours[:-1], theirs):
+    for p, t in zip(ours[:-1], theirs[:-1], strict=True):
         np.testing.assert_array_equal(p.grad, t.grad.numpy())
     assert ours[-1].grad is None
 

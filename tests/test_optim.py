@@ -110,7 +110,8 @@ def test_parameter_list_errors(cls):
     p = mg.nn.Parameter(np.ones(2))
     with pytest.raises(ValueError, match=rf"{cls.__name__}: got an empty parameter list"):
         cls([], lr=0.1)
-    with pytest.raises(TypeError, match=rf"{cls.__name__}: params must be an iterable of tensors .* got a single tensor"):
+    expected = rf"{cls.__name__}: params must be an iterable of tensors .* got a single tensor"
+    with pytest.raises(TypeError, match=expected):
         cls(p, lr=0.1)
     with pytest.raises(TypeError, match=r"parameter 1 is not a leaf tensor that requires grad"):
         cls([p, mg.tensor(np.ones(2))], lr=0.1)

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import micrograd_seq as mg
-from micrograd_seq.teaching import (autodiff_gradients, bptt_rnn, build_model, compare, hand_gradients,
-                                    random_problem)
+from micrograd_seq.teaching import autodiff_gradients, bptt_rnn, build_model, compare, hand_gradients, random_problem
 
 CELLS = ["rnn", "lstm", "gru"]
 EXACT = {"rtol": 1e-10, "atol": 1e-12}

@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 
 import micrograd_seq as mg
-from micrograd_seq.teaching import (build_model, hand_gradients, hidden_grad_norms, jacobian_norms, jacobians,
-                                    plot_gradient_flow, random_problem, unroll)
+from micrograd_seq.teaching import (
+    build_model,
+    hand_gradients,
+    hidden_grad_norms,
+    jacobian_norms,
+    jacobians,
+    plot_gradient_flow,
+    random_problem,
+    unroll,
+)
 from micrograd_seq.teaching.unroll import initial_state
 
 LAYERS = {"rnn": mg.nn.RNN, "lstm": mg.nn.LSTM, "gru": mg.nn.GRU}
@@ -21,7 +29,10 @@ def rnn_with_gain(gain, D=4, H=16, seed=0):
 
 
 def last_step_loss(H=16, K=4, B=8, seed=0):
-    """Cross-entropy of a Linear readout of the last hidden state only: it isolates how far back the gradient reaches."""
+    """Cross-entropy of a Linear readout of the last hidden state only.
+
+    It isolates how far back the gradient reaches.
+    """
     mg.manual_seed(seed)
     head = mg.nn.Linear(H, K)
     targets = np.random.default_rng(seed).integers(0, K, B)
@@ -115,7 +126,7 @@ def test_clip_grad_norm_bounds_an_exploding_gradient(f64):
     assert total > 100
     np.testing.assert_allclose(total, np.sqrt(sum((g ** 2).sum() for g in before)), rtol=1e-12)
     assert np.sqrt(sum((g ** 2).sum() for g in after)) <= 1.0
-    for b, a in zip(before, after):  # same direction, shorter
+    for b, a in zip(before, after, strict=True):  # same direction, shorter
         np.testing.assert_allclose(a, b / (total + 1e-6), rtol=1e-12)
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import micrograd_seq as mg
-from micrograd_seq.viz.grads import GradientScale, ramp_colour
 from micrograd_seq.viz.draw import FULL_STEPS
-from micrograd_seq.viz.view import collect, node_id
+from micrograd_seq.viz.grads import GradientScale, ramp_colour
 from micrograd_seq.viz.render import STRIP_FROM
+from micrograd_seq.viz.view import collect, node_id
 
 requires_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the Graphviz 'dot' program is not installed")
 
@@ -245,7 +245,7 @@ def test_grads_colour_every_box_by_its_own_norm_on_a_log_scale(f64):
     norms = [float(np.linalg.norm(h.grad)) for h in states]
     assert norms[0] < 1e-3 * norms[-1], "a 20-step vanilla RNN's gradient vanishes back in time"
     fills = []
-    for h, norm in zip(states, norms):
+    for h, norm in zip(states, norms, strict=True):
         attrs = dot.nodes[node_id(h.node)]
         assert f"‖grad‖ {norm:.1e}" in attrs["label"]
         fills.append(attrs["fillcolor"])

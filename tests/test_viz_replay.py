@@ -1,4 +1,5 @@
 """The backward replay: a self-contained page and a text listing of the order backward() visits nodes."""
+import itertools
 import json
 import re
 import shutil
@@ -165,7 +166,7 @@ def test_backward_order_groups_runs_by_scope(f64):
     split = body.index("gradient contributions each parameter received, by the scope of the node that sent it:")
     order, contributions = body[:split], body[split + 1:]
     scopes = [line.split(":")[0].strip() for line in order]
-    assert all(a != b for a, b in zip(scopes, scopes[1:])), "consecutive nodes of one scope share a line"
+    assert all(a != b for a, b in itertools.pairwise(scopes)), "consecutive nodes of one scope share a line"
     assert [s for s in scopes if s.startswith("t=")][:steps] == ["t=2", "t=1", "t=0"]
     assert order[0] == "  (no scope): sum, pow, stack"
     assert order[1].startswith("  t=2: hidden tanh, add, ")

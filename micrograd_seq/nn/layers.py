@@ -55,7 +55,8 @@ class Embedding(Module):
         _check_size("Embedding", "num_embeddings", num_embeddings)
         _check_size("Embedding", "embedding_dim", embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = Parameter(generator().standard_normal((num_embeddings, embedding_dim)).astype(get_default_dtype()))
+        table = generator().standard_normal((num_embeddings, embedding_dim))
+        self.weight = Parameter(table.astype(get_default_dtype()))
 
     def forward(self, indices: Any) -> Tensor:
         idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)

@@ -1,7 +1,8 @@
 """Module and Parameter: trainable tensors registered by attribute assignment, as in torch.nn."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -89,13 +90,13 @@ class Module:
         """The parameters of this module and its sub-modules, in definition order (for an optimizer)."""
         return [p for _, p in self.named_parameters()]
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """(dotted name, module) pairs: this module (named ``prefix``) first, then every sub-module."""
         yield prefix, self
         for name, m in self._modules.items():
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def children(self) -> list["Module"]:
+    def children(self) -> list[Module]:
         """The direct sub-modules, in definition order."""
         return list(self._modules.values())
 
@@ -104,13 +105,13 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Set training mode here and in every sub-module (Dropout drops only in training); returns self."""
         for _, m in self.named_modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 

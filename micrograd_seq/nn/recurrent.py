@@ -300,7 +300,7 @@ class _RecurrentBase(Module):
                 with _scopes(scopes):
                     out, end = self._run_direction(layer_input, start, layer, reverse=bool(direction))
                 outputs.append(out)
-                for slot, s in zip(final, end):
+                for slot, s in zip(final, end, strict=True):
                     slot.append(s)
             layer_input = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
             if layer < self.num_layers - 1:
@@ -320,7 +320,7 @@ class _RecurrentBase(Module):
         if len(names) > 1 and (not isinstance(given, (tuple, list)) or len(given) != len(names)):
             raise ValueError(f"{type(self).__name__}: the initial state must be a tuple ({', '.join(names)})")
         out = []
-        for what, s in zip(names, given):
+        for what, s in zip(names, given, strict=True):
             if s is None:
                 out.append(_zeros((stacks, batch, self.hidden_size), like))
                 continue

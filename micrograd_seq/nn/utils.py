@@ -1,7 +1,7 @@
 """Gradient clipping, with torch.nn.utils' semantics."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

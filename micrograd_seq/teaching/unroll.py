@@ -64,7 +64,7 @@ def initial_state(owner: str, layer: RNN | LSTM | GRU, batch: int, given: Any, d
     else:
         arrays = [given]
     state = []
-    for name, array in zip(names, arrays):
+    for name, array in zip(names, arrays, strict=True):
         array = np.asarray(array.data if isinstance(array, Tensor) else array)
         if array.shape != (batch, layer.hidden_size):
             raise ValueError(f"{owner}: expected {name} of shape ({batch}, {layer.hidden_size}), got {array.shape}")

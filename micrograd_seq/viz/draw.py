@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import graphviz
 
 from ..graph import Node
 from ..tensor import Tensor
-from .view import View, collapse as collapse_view, collect, longest_row
 from .render import render
+from .view import View, collect, longest_row
+from .view import collapse as collapse_view
 
 __all__ = ["draw", "save", "GraphvizNotFoundError"]
 

@@ -55,7 +55,7 @@ class GradientScale:
             if id(child) not in self._sent:
                 self._sent[id(child)] = child.backward_fn(child.grad, child.needs)
             sent = np.zeros(parent.shape)
-            for p, g in zip(child.parents, self._sent[id(child)]):
+            for p, g in zip(child.parents, self._sent[id(child)], strict=True):
                 if p is parent and g is not None:
                     _add_into(sent, g)
                     flows = True
@@ -89,7 +89,7 @@ def ramp_colour(t: float) -> str:
     k = min(int(x), len(_RAMP) - 2)
     a, b = _rgb(_RAMP[k]), _rgb(_RAMP[k + 1])
     frac = x - k
-    return "#" + "".join(f"{round(p + (q - p) * frac):02x}" for p, q in zip(a, b))
+    return "#" + "".join(f"{round(p + (q - p) * frac):02x}" for p, q in zip(a, b, strict=True))
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

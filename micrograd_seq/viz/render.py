@@ -10,8 +10,8 @@ import graphviz
 
 from ..graph import Node
 from .grads import GradientScale
-from .view import View
 from .style import box_attrs, box_label, cluster_attrs, edge_attrs, legend_label, strip_label
+from .view import View
 
 __all__ = ["render", "STRIP_FROM"]
 

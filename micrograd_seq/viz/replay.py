@@ -23,8 +23,9 @@ import graphviz
 from ..graph import MODE, Node
 from ..tensor import Tensor
 from .draw import GraphvizNotFoundError, draw
-from .view import View, collapse as collapse_view, collect
 from .grads import node_norm
+from .view import View, collect
+from .view import collapse as collapse_view
 
 __all__ = ["replay", "backward_order"]
 
