@@ -2,17 +2,26 @@
 
 A Tensor holds its data. When it was computed from tensors that require grad, it also
 points at a graph ``Node`` (graph.py), and ``record`` is how every op links its output in.
+
+While a recorded graph waits for its backward, the arrays that backward will read must
+not change. The engine keeps them so: a recorded op's output is handed out read-only
+(``.data``, ``detach()``, ``numpy()``, ``np.asarray``) until its node is released, and the
+arrays of leaf tensors an op saved are made read-only until every node that saved them is
+released or freed. A write through ``.data`` raises a RuntimeError naming the op; the
+sanctioned in-place methods (``copy_``, ``add_``, ...) work on leaves under ``no_grad`` and
+make any graph still holding the old values refuse to run backward, as torch does.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .graph import MODE, Node, bad_kind, run_backward
+from .graph import MODE, BackwardFn, Node, SavedArrays, array_lock, bad_kind, bump_version, describe, run_backward
 
-__all__ = ["Tensor", "tensor", "set_default_dtype", "get_default_dtype", "record", "as_tensor_like",
+__all__ = ["Tensor", "tensor", "from_numpy", "set_default_dtype", "get_default_dtype", "record", "as_tensor_like",
            "to_numpy"]
 
 _default_dtype = np.dtype(np.float32)
@@ -32,27 +41,29 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
-def _as_array(data: Any, dtype: Any) -> np.ndarray:
-    """Turn user data into an ndarray, applying the dtype rules of ``tensor``."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if dtype is not None:
-        try:
-            dt = np.dtype(dtype)
-        except TypeError as err:
-            raise TypeError(f"tensor: {dtype!r} is not a numpy dtype") from err
-        if dt.kind not in "fiub":
-            raise TypeError(f"tensor: dtype must be floating, integer or bool, got {dt}")
+def _check_dtype(owner: str, dtype: Any) -> np.dtype:
     try:
-        arr = np.asarray(data)
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"{owner}: {dtype!r} is not a numpy dtype") from err
+    if dt.kind not in "fiub":
+        raise TypeError(f"{owner}: dtype must be floating, integer or bool, got {dt}")
+    return dt
+
+
+def _new_array(data: Any, dtype: Any) -> np.ndarray:
+    """A new array (never the caller's) from user data, with the dtype rules of ``tensor``."""
+    if isinstance(data, Tensor):
+        data = data._data
+    dt = None if dtype is None else _check_dtype("tensor", dtype)
+    try:
+        arr = np.array(data, dtype=dt)
     except (ValueError, TypeError) as err:
         raise TypeError(f"tensor: cannot make an array from {type(data).__name__}: {err}") from err
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"tensor: data must be numeric (float, int or bool), got dtype {arr.dtype} "
                         f"from {type(data).__name__}")
-    if dtype is not None:
-        return arr.astype(dt, copy=False)
-    if arr.dtype.kind == "f" and arr.dtype != _default_dtype:
+    if dt is None and arr.dtype.kind == "f" and arr.dtype != _default_dtype:
         return arr.astype(_default_dtype)
     return arr
 
@@ -60,13 +71,17 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
 class Tensor:
     """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff."""
 
-    __slots__ = ("data", "node")
-    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+    __slots__ = ("_data", "_source", "node")
+
+    _data: np.ndarray
+    node: Node | None                  # the graph node: set for tensors that are or feed into recorded values
+    _source: weakref.ref[Node] | None  # detach() of a pending recorded value: the node whose output it shares
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None) -> None:
-        self.data = _as_array(data, dtype)
-        self.node: Node | None = None
+        self._data = _new_array(data, dtype)
+        self._source = None
+        self.node = None
         if requires_grad:
             self.requires_grad = True
         if name is not None:
@@ -76,26 +91,74 @@ class Tensor:
     def _from_op(cls, data: np.ndarray, node: Node | None) -> Tensor:
         """Wrap an op's output without re-checking it (the engine's fast path)."""
         out = object.__new__(cls)
-        out.data = data
+        out._data = data
+        out._source = None
         out.node = node
         return out
+
+    # ---- the data ----------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The values as a numpy array, shared with the tensor.
+
+        Read-only while a pending backward needs them: writing then raises a RuntimeError
+        naming the op that saved them (see docs/api.md, "What is caught").
+        """
+        guard = self._guard()
+        return self._data if guard is None else _guarded(self._data, *guard)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor):
+            value = value._data
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiub":
+            raise TypeError(f"data: expected a numeric numpy array, got {type(value).__name__}"
+                            + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else ""))
+        node = self.node
+        if node is not None and node.requires_grad and (value.shape != node.shape or value.dtype != node.dtype):
+            raise ValueError(f"data: this tensor is in a graph with shape {node.shape} and dtype {node.dtype}; "
+                             f"cannot swap in an array of shape {value.shape} and dtype {value.dtype}")
+        self._data = value
+
+    def _pending_node(self) -> Node | None:
+        """The recorded node whose output this array is, while a backward may still read it."""
+        node = self.node
+        if node is None and self._source is not None:
+            node = self._source()
+        return node if node is not None and _is_pending(node) else None
+
+    def _guard(self) -> tuple[str, Callable[[], bool]] | None:
+        """Why the data may not be written now, and how to ask whether that still holds; None if it may."""
+        node = self._pending_node()
+        if node is not None:
+            ref = weakref.ref(node)
+            return (f"it is the output of {describe(node)}, which a pending backward() may read",
+                    lambda: _is_pending(ref()))
+        array = self._data
+        if not array.flags.writeable:
+            lock = array_lock(array)
+            if lock is not None:
+                what = f"'{lock.name}'" if lock.name else "this tensor"
+                return (f"{what} was saved by '{lock.op}' for a pending backward()",
+                        lambda: array_lock(array) is not None)
+        return None
 
     # ---- attributes -------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def requires_grad(self) -> bool:
@@ -103,8 +166,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if value and self.data.dtype.kind != "f":
-            raise TypeError(f"only floating tensors can require grad; this one has dtype {self.data.dtype} "
+        if value and self._data.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require grad; this one has dtype {self._data.dtype} "
                             "(integer and bool tensors hold indices, targets and masks)")
         if self.node is not None and self.node.op is not None:
             if not value:
@@ -154,49 +217,91 @@ class Tensor:
         """This tensor's node, made on first need for a leaf (a constant fed into a graph)."""
         node = self.node
         if node is None:
-            node = self.node = Node(None, (), (), None, self.data, requires_grad=False, keep_data=True)
-            node.scope = ()
+            node = self.node = Node(None, (), (), None, self._data, requires_grad=False, keep_data=True)
         return node
 
     # ---- conversions ------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """The data as a numpy array (shared, not copied)."""
+        """The data as a numpy array, shared with the tensor (as torch's ``numpy()``).
+
+        Refused for a tensor that requires grad, as in torch: use ``t.detach().numpy()``.
+        """
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
+                               "use t.detach().numpy() (shared) or np.array(t) (a copy)")
         return self.data
 
     def item(self) -> float | int | bool:
         """The single value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item: only a one-element tensor converts to a Python number, "
                              f"this one has shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def detach(self) -> Tensor:
         """The same data cut off from the graph: gradient stops here (truncated BPTT uses this)."""
-        return Tensor._from_op(self.data, None)
+        out = Tensor._from_op(self._data, None)
+        node = self.node
+        if node is not None and node.op is not None and node.backward_fn is not None:
+            out._source = weakref.ref(node)
+        elif self._source is not None:
+            out._source = self._source
+        return out
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """numpy's conversion protocol: ``np.array(t)`` copies; ``np.asarray(t)`` shares, read-only while pending."""
+        array = self._data
+        if copy:
+            return np.array(array, dtype=dtype, copy=True)
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise ValueError(f"__array__: converting dtype {array.dtype} to {np.dtype(dtype)} needs a copy")
+            return array.astype(dtype)
+        if self._guard() is not None:
+            view = array.view()
+            view.flags.writeable = False
+            return view
+        return array
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Callable, types: Sequence[type], args: Sequence[Any],
+                           kwargs: dict[str, Any]) -> Any:
+        return _interop.array_function(func, args, kwargs)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
             yield self[i]
 
     def __bool__(self) -> bool:
-        return bool(self.data)
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of a tensor with {self._data.size} values is ambiguous "
+                               "(use .any() or .all() on t.data, or compare one element)")
+        return bool(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
 
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError(f"only a one-element integer tensor can be used as an index, got dtype "
+                            f"{self._data.dtype} and shape {self.shape}")
+        return int(self._data.item())
+
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4, threshold=50)
+        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4, threshold=50)
         extras = [f"dtype={self.dtype}"]
         if self.node is not None and self.node.op is not None:
             extras.insert(0, f"grad_fn={self.node.op}")
@@ -246,6 +351,27 @@ class Tensor:
     def __getitem__(self, key: Any) -> Tensor:
         return _ops.getitem(self, key)
 
+    # Comparisons are elementwise, as in torch and numpy: bool tensors that need no gradient.
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
+        return _ops.compare("eq", self, other)
+
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
+        return _ops.compare("ne", self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _ops.compare("lt", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _ops.compare("le", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _ops.compare("gt", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _ops.compare("ge", self, other)
+
+    __hash__ = object.__hash__  # identity, as torch: tensors can be dict keys and set members
+
     def exp(self) -> Tensor:
         return _ops.exp(self)
 
@@ -289,10 +415,69 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> Tensor:
         return _ops.log_softmax(self, axis)
 
+    # ---- in-place writes (torch's spelling), for optimizers and initialisation ----
+    def copy_(self, src: Any) -> Tensor:
+        """Write ``src`` (broadcast to this shape) into this tensor's array; returns self."""
+        return self._write("copy_", lambda a, v: np.copyto(a, v, casting="same_kind"), src)
+
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        """self += alpha * other, in place."""
+        return self._write("add_", lambda a, v: np.add(a, v if alpha == 1 else alpha * v, out=a), other)
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        """self -= alpha * other, in place."""
+        return self._write("sub_", lambda a, v: np.subtract(a, v if alpha == 1 else alpha * v, out=a), other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """self *= other, in place."""
+        return self._write("mul_", lambda a, v: np.multiply(a, v, out=a), other)
+
+    def div_(self, other: Any) -> Tensor:
+        """self /= other, in place."""
+        return self._write("div_", lambda a, v: np.divide(a, v, out=a), other)
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0, in place."""
+        return self._write("zero_", lambda a, v: a.fill(0), 0)
+
+    def fill_(self, value: float) -> Tensor:
+        """Set every element to ``value``, in place."""
+        return self._write("fill_", lambda a, v: a.fill(v), value)
+
+    def _write(self, op: str, write: Callable[[np.ndarray, Any], Any], value: Any) -> Tensor:
+        """An in-place write, allowed where torch allows it; a graph still holding the old values goes stale."""
+        node = self.node
+        if node is not None and node.requires_grad and MODE.grad_enabled:
+            if node.op is None:
+                raise RuntimeError(f"{op}: a leaf tensor that requires grad ({node.name or 'unnamed'}) is being "
+                                   "used in an in-place operation; do it under mg.no_grad() (as optimizers do)")
+            raise RuntimeError(f"{op}: in-place operations on a recorded tensor (the output of {describe(node)}) "
+                               "are not supported; use the out-of-place op")
+        pending = self._pending_node()
+        if pending is not None:
+            raise RuntimeError(f"{op}: cannot write in place: it is the output of {describe(pending)}, which a "
+                               "pending backward() may read")
+        if isinstance(value, Tensor):
+            value = value._data
+        array = self._data
+        try:
+            value = np.asarray(value)
+            if np.broadcast_shapes(value.shape, array.shape) != array.shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{op}: cannot write a value of shape {np.shape(value)} into a tensor of shape "
+                             f"{array.shape}") from None
+        try:
+            bump_version(array, lambda: write(array, value))
+        except TypeError as err:  # numpy's casting refusal, e.g. float into int
+            raise TypeError(f"{op}: cannot write dtype {value.dtype} into a tensor of dtype {array.dtype}: "
+                            f"{err}") from None
+        return self
+
     # ---- autograd ---------------------------------------------------------
     def retain_grad(self) -> None:
         """Keep this intermediate's gradient after backward (e.g. dL/dh_t for teaching)."""
-        if not self.requires_grad:
+        if self.node is None or not self.node.requires_grad:
             raise RuntimeError("retain_grad: this tensor does not require grad, so it gets no gradient")
         self.node.retains = True
 
@@ -301,26 +486,47 @@ class Tensor:
 
         ``retain_graph`` keeps the graph for another backward; ``retain_all_grads`` also keeps
         every node's gradient (for drawing gradient flow). Otherwise the graph is released as
-        backward walks it, so a kept loss does not keep its unrolled graph alive.
+        backward walks it, so a kept loss does not keep its unrolled graph alive, and the
+        arrays it saved become writable again.
         """
-        if not self.requires_grad:
+        node = self.node
+        if node is None or not node.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad (no input it was computed "
                                "from has requires_grad=True, or it was made under no_grad())")
         if grad is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(f"backward: grad can be implicit only for a scalar output; this one has "
                                    f"shape {self.shape}, so pass grad= of that shape")
             seed = np.ones(self.shape, dtype=self.dtype)
         else:
-            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            seed = np.array(grad._data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if seed.shape != self.shape:
                 raise ValueError(f"backward: grad has shape {seed.shape} but the output has shape {self.shape}")
-        run_backward(self.node, seed, retain_graph or retain_all_grads, retain_all_grads)
+        run_backward(node, seed, retain_graph or retain_all_grads, retain_all_grads)
+
+
+def _is_pending(node: Node | None) -> bool:
+    """A recorded node whose backward has not run (and released it) yet."""
+    return node is not None and node.op is not None and node.backward_fn is not None
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
-    """Make a Tensor; floating data becomes the default float dtype unless ``dtype`` is given."""
+    """Make a Tensor from a copy of ``data`` (as torch.tensor); floating data gets the default float dtype
+    unless ``dtype`` is given."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A Tensor sharing ``array``'s memory and dtype (as torch.from_numpy): no copy is made.
+
+    Edits to ``array`` show in the tensor. While a pending backward needs the values, the
+    array is read-only, so such an edit raises instead of changing a gradient.
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: the array must be numeric (float, int or bool), got dtype {array.dtype}")
+    return Tensor._from_op(array, None)
 
 
 # ---- recording ops into the graph ------------------------------------------
@@ -330,39 +536,63 @@ _NEEDS_TWO = (((False, False), (False, True)), ((True, False), (True, True)))
 _new_tensor = object.__new__
 
 
-def record(op: str, out: np.ndarray, inputs: tuple, backward_fn: Callable) -> Tensor:
+def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: BackwardFn,
+           reads: tuple[int | None, ...] = ()) -> Tensor:
     """Wrap an op's output; when grad is on and an input requires grad, link it into the graph.
 
     ``backward_fn(g, needs)`` maps the output gradient to one gradient per input (None where
     ``needs[i]`` is False or no gradient flows). It must hold arrays, never tensors or nodes,
     so a graph is a tree of references freed by reference counting alone.
+
+    ``reads[i]`` is the index of the input whose array the gradient of input ``i`` reads
+    (mul: ``(1, 0)``): a leaf's array is then held read-only while the node is pending.
     """
-    mode = MODE
-    if mode.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
+    now = MODE.now
+    if now.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
         raise RuntimeError(f"detect_anomaly: '{op}' produced {bad_kind(out)} in its forward"
-                           + (f" in scope {'/'.join(mode.scope)}" if mode.scope else ""))
+                           + (f" in scope {'/'.join(now.scope)}" if now.scope else ""))
     result = _new_tensor(Tensor)
-    result.data = out
+    result._data = out
+    result._source = None
     result.node = None
-    if not mode.grad_enabled:
+    if not now.grad_enabled:
         return result
     if len(inputs) == 1:
         parent = inputs[0].node
-        if parent is not None and parent.requires_grad:
-            result.node = Node(op, (parent,), _NEEDS_ONE, backward_fn, out, True, mode.keep_values)
-        return result
-    if len(inputs) == 2:
+        if parent is None or not parent.requires_grad:
+            return result
+        parents: tuple[Node, ...] = (parent,)
+        needs: tuple[bool, ...] = _NEEDS_ONE
+    elif len(inputs) == 2:
         a, b = inputs[0].node, inputs[1].node
         needs = _NEEDS_TWO[a is not None and a.requires_grad][b is not None and b.requires_grad]
-        if needs[0] or needs[1]:
-            parents = (a or inputs[0]._leaf_node(), b or inputs[1]._leaf_node())
-            result.node = Node(op, parents, needs, backward_fn, out, True, mode.keep_values)
-        return result
-    needs = tuple([t.node is not None and t.node.requires_grad for t in inputs])
-    if True in needs:
+        if not (needs[0] or needs[1]):
+            return result
+        parents = (a or inputs[0]._leaf_node(), b or inputs[1]._leaf_node())
+    else:
+        needs = tuple([t.node is not None and t.node.requires_grad for t in inputs])
+        if True not in needs:
+            return result
         parents = tuple([t.node or t._leaf_node() for t in inputs])
-        result.node = Node(op, parents, needs, backward_fn, out, True, mode.keep_values)
+    node = result.node = Node(op, parents, needs, backward_fn, out, True, now.keep_values, now.scope)
+    if reads:
+        _hold_leaf_arrays(node, inputs, reads)
     return result
+
+
+def _hold_leaf_arrays(node: Node, inputs: tuple[Tensor, ...], reads: tuple[int | None, ...]) -> None:
+    """Keep read-only the leaf arrays ``node``'s backward will read (recorded outputs guard themselves)."""
+    held = []
+    for i, j in enumerate(reads):
+        if j is None or not node.needs[i]:
+            continue
+        source = inputs[j]
+        owner = source.node
+        if (owner is None or owner.op is None) and source._data.flags.writeable \
+                and all(t is not source for t in held):
+            held.append(source)
+    if held:
+        node.saved = SavedArrays([t._data for t in held], node.op or "", [t.name for t in held])
 
 
 def as_tensor_like(value: Any, like: Tensor) -> Tensor:
@@ -372,10 +602,10 @@ def as_tensor_like(value: Any, like: Tensor) -> Tensor:
     dtype = like.dtype if like.dtype.kind == "f" else None
     if type(value) is float or type(value) is int:  # the common case, e.g. 1 - z
         return _number(value, dtype)
-    return Tensor._from_op(_as_array(value, dtype), None)
+    return Tensor(value, dtype=dtype)
 
 
-_NUMBER_NODES: dict = {}  # (type, value, dtype) -> the leaf node every use of that number shares
+_NUMBER_NODES: dict[tuple[type, float | int, np.dtype], Node] = {}  # the leaf every use of a number shares
 
 
 def _number(value: float | int, dtype: np.dtype | None) -> Tensor:
@@ -385,15 +615,19 @@ def _number(value: float | int, dtype: np.dtype | None) -> Tensor:
     key = (type(value), value, data.dtype)
     node = _NUMBER_NODES.get(key)
     if node is None:
+        data.flags.writeable = False  # shared by every use: nobody may change it
         node = Node(None, (), (), None, data, requires_grad=False, keep_data=True)
-        node.scope = ()
         if len(_NUMBER_NODES) < 4096:
             _NUMBER_NODES[key] = node
+    else:
+        data = node.data  # type: ignore[assignment]
     return Tensor._from_op(data, node)
 
 
 def to_numpy(value: Any) -> np.ndarray:
     """An array from anything array-like: numpy, our Tensor, or a torch tensor (by duck typing)."""
+    if isinstance(value, Tensor):
+        return value._data
     for step in ("detach", "cpu", "numpy"):
         method = getattr(value, step, None)
         if callable(method) and not isinstance(value, np.ndarray):
@@ -401,5 +635,67 @@ def to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-# Operator methods live in ops.py beside their backward; import it last so it sees Tensor.
+# ---- read-only views of arrays a pending backward needs ------------------------
+
+class _Guarded(np.ndarray):
+    """A view handed out through ``.data`` while a pending backward needs the values.
+
+    It reads like any ndarray (results of arithmetic are plain arrays); writing into it
+    raises a RuntimeError saying which op needs the values, until that backward has run.
+    """
+
+    _reason: str
+    _pending: Callable[[], bool] | None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        owns_memory = self.base is None
+        self._reason = getattr(obj, "_reason", "")
+        self._pending = None if owns_memory else getattr(obj, "_pending", None)
+
+    def _check_write(self) -> None:
+        if self._pending is not None and self._pending():
+            raise RuntimeError(f"in-place write refused: {self._reason}. Writing now would silently change that "
+                               "gradient. Call backward() first (it releases the graph), write a copy "
+                               "(np.array(t)), or update leaves with copy_/add_ under mg.no_grad()")
+        if not self.flags.writeable:
+            self.flags.writeable = True  # numpy refuses if the memory itself is still read-only
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check_write()
+        super().__setitem__(key, value)
+
+    def fill(self, value: Any) -> None:
+        self._check_write()
+        super().fill(value)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        if out is not None:
+            for target in out:
+                if isinstance(target, _Guarded):
+                    target._check_write()
+            kwargs["out"] = tuple(_plain(t) for t in out)
+        result = getattr(ufunc, method)(*[_plain(x) for x in inputs], **kwargs)
+        return out[0] if out is not None and len(out) == 1 else (out if out is not None else result)
+
+    def __repr__(self) -> str:
+        return repr(self.view(np.ndarray))
+
+
+def _plain(x: Any) -> Any:
+    return x.view(np.ndarray) if isinstance(x, _Guarded) else x
+
+
+def _guarded(array: np.ndarray, reason: str, pending: Callable[[], bool]) -> np.ndarray:
+    if not isinstance(array, np.ndarray):
+        return array  # a numpy scalar (some ops' 0-d result) cannot be written anyway
+    view = array.view(_Guarded)
+    view._reason, view._pending = reason, pending
+    view.flags.writeable = False
+    return view
+
+
+# Operator methods live in ops.py beside their backward, numpy's entry points in interop.py:
+# import them last, so they see Tensor.
+from . import interop as _interop  # noqa: E402
 from . import ops as _ops  # noqa: E402
