@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from ._args import real
 from .tensor import Tensor, as_tensor_like, to_numpy
 
 __all__ = ["softmax", "log_softmax", "relu", "tanh", "sigmoid", "nll_loss", "cross_entropy", "mse_loss",
@@ -160,9 +161,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     the uniform distribution over the classes.
     """
     reduction = _reduction("cross_entropy", size_average, reduce, reduction)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    label_smoothing = real("cross_entropy", "label_smoothing", label_smoothing, low=0, high=1)
     rows, shape = _class_rows("cross_entropy", _input("cross_entropy", input))
     classes = rows.shape[1]
     w = _class_weight("cross_entropy", weight, classes, rows.dtype)

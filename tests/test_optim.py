@@ -52,6 +52,17 @@ def libraries():
     return ours, theirs
 
 
+def problem():
+    """Inputs, class targets and an LSTM + Linear's initial weights (as {"lstm.name": array, "head.name": ...})."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((SEQ, BATCH, FEATURES))
+    targets = rng.integers(0, CLASSES, size=SEQ * BATCH)
+    lstm, head = mg.nn.LSTM(FEATURES, HIDDEN), mg.nn.Linear(HIDDEN, CLASSES)
+    weights = {f"lstm.{k}": v for k, v in lstm.state_dict().items()}
+    weights.update({f"head.{k}": v for k, v in head.state_dict().items()})
+    return weights, x, targets
+
+
 def train(lib, weights: dict, optimizer: str, kwargs: dict, clip, x, targets):
     """STEPS steps of ``optimizer`` on cross-entropy; the losses and the final parameters."""
     lstm, head = lib.float64(lib.nn.LSTM(FEATURES, HIDDEN)), lib.float64(lib.nn.Linear(HIDDEN, CLASSES))
@@ -78,13 +89,7 @@ def train(lib, weights: dict, optimizer: str, kwargs: dict, clip, x, targets):
                          ids=[f"{o}-{k}" + (f"-clip{c}" if c else "") for o, k, c in CONFIGS])
 def test_training_matches_torch_step_for_step(f64, optimizer, kwargs, clip):
     ours, theirs = libraries()
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((SEQ, BATCH, FEATURES))
-    targets = rng.integers(0, CLASSES, size=SEQ * BATCH)
-    lstm, head = mg.nn.LSTM(FEATURES, HIDDEN), mg.nn.Linear(HIDDEN, CLASSES)
-    weights = {f"lstm.{k}": v for k, v in lstm.state_dict().items()}
-    weights.update({f"head.{k}": v for k, v in head.state_dict().items()})
-
+    weights, x, targets = problem()
     our_losses, our_params = train(ours, weights, optimizer, kwargs, clip, x, targets)
     torch_losses, torch_params = train(theirs, weights, optimizer, kwargs, clip, x, targets)
     np.testing.assert_allclose(our_losses, torch_losses, rtol=1e-8)
@@ -340,16 +345,6 @@ def test_repr_lists_each_groups_options_as_torch():
 
 
 # ---- state_dict in torch's layout ---------------------------------------------------------------------------
-
-def problem():
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((SEQ, BATCH, FEATURES))
-    targets = rng.integers(0, CLASSES, size=SEQ * BATCH)
-    lstm, head = mg.nn.LSTM(FEATURES, HIDDEN), mg.nn.Linear(HIDDEN, CLASSES)
-    weights = {f"lstm.{k}": v for k, v in lstm.state_dict().items()}
-    weights.update({f"head.{k}": v for k, v in head.state_dict().items()})
-    return weights, x, targets
-
 
 def to_torch(value):
     """Our state_dict values as torch's: arrays become tensors, recursively."""

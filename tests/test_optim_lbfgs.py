@@ -14,15 +14,6 @@ import micrograd_seq as mg
 T, B, H = 16, 4, 5
 
 
-@pytest.fixture(autouse=True)
-def _torch_on_one_thread():
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def sine_problem():
     """Noisy sine waves to predict one step ahead, and an LSTM + Linear's initial weights."""
     rng = np.random.default_rng(0)
@@ -36,8 +27,9 @@ def sine_problem():
     return wave[:-1], wave[1:], weights
 
 
-def run(lib, weights, x, y, steps=5, **kwargs):
-    """``steps`` LBFGS steps on the regression; the losses each step returns, and the iterates after each."""
+def run(lib, weights, x, y, steps=5, state=None, **kwargs):
+    """``steps`` LBFGS steps on the regression, starting from the optimizer ``state`` when given: the losses
+    each step returns, the iterates after each (flat), the optimizer, and the final weights by name."""
     lstm, head = lib.nn.LSTM(1, H), lib.nn.Linear(H, 1)
     if lib is mg:
         to = np.asarray
@@ -48,6 +40,8 @@ def run(lib, weights, x, y, steps=5, **kwargs):
         module.load_state_dict({k[len(prefix):]: to(v.copy()) for k, v in weights.items() if k.startswith(prefix)})
     params = [*lstm.parameters(), *head.parameters()]
     opt = lib.optim.LBFGS(params, **kwargs)
+    if state is not None:
+        opt.load_state_dict(state)
     xs, ys = to(x.copy()), to(y.copy())
 
     def closure():
@@ -56,12 +50,16 @@ def run(lib, weights, x, y, steps=5, **kwargs):
         loss = ((head(output) - ys) ** 2).mean()
         loss.backward()
         return loss
+
+    def numpy(p):
+        return np.array(p.data if lib is mg else p.detach().numpy())
     losses, iterates = [], []
     for _ in range(steps):
         losses.append(opt.step(closure).item())
-        iterates.append(np.concatenate([np.array(p.detach().numpy() if lib is not mg else p.data).ravel()
-                                        for p in params]))
-    return losses, iterates, opt
+        iterates.append(np.concatenate([numpy(p).ravel() for p in params]))
+    final = {f"{prefix}{name}": numpy(p) for prefix, module in (("lstm.", lstm), ("head.", head))
+             for name, p in module.named_parameters()}
+    return losses, iterates, opt, final
 
 
 @pytest.mark.parametrize("kwargs", [{"max_iter": 10}, {"max_iter": 10, "line_search_fn": "strong_wolfe"},
@@ -72,8 +70,8 @@ def run(lib, weights, x, y, steps=5, **kwargs):
 def test_iterates_equal_torchs_over_five_steps(f64, kwargs):
     torch = pytest.importorskip("torch")
     x, y, weights = sine_problem()
-    our_losses, ours, our_opt = run(mg, weights, x, y, **kwargs)
-    torch_losses, theirs, torch_opt = run(torch, weights, x, y, **kwargs)
+    our_losses, ours, our_opt, _ = run(mg, weights, x, y, **kwargs)
+    torch_losses, theirs, torch_opt, _ = run(torch, weights, x, y, **kwargs)
     np.testing.assert_allclose(our_losses, torch_losses, rtol=1e-8, atol=1e-12)
     for step, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8, err_msg=f"step {step}")
@@ -86,41 +84,29 @@ def test_iterates_equal_torchs_over_five_steps(f64, kwargs):
 
 
 def test_state_dict_moves_between_torch_and_here(f64):
-    """Two steps, save, load into a fresh optimizer on the other side, three more steps: still torch's iterates."""
+    """Two steps on one side, the weights and the optimizer's state dict moved to a fresh optimizer on the
+    other side, three more steps there: the iterates are still those of five steps in torch."""
     torch = pytest.importorskip("torch")
     x, y, weights = sine_problem()
     kwargs = {"line_search_fn": "strong_wolfe", "max_iter": 10, "history_size": 5}
-    _, reference, _ = run(torch, weights, x, y, steps=5, **kwargs)
-    _, ours, our_opt = run(mg, weights, x, y, steps=2, **kwargs)
-    _, _, torch_opt = run(torch, weights, x, y, steps=2, **kwargs)
-    resumed_weights = dict(zip(weights, [a.reshape(v.shape) for a, v in zip(np.split(
-        ours[-1], np.cumsum([v.size for v in weights.values()])[:-1]), weights.values(), strict=True)], strict=True))
-    _, _, fresh = run(mg, resumed_weights, x, y, steps=0, **kwargs)
-    fresh.load_state_dict(torch_opt.state_dict())
-    assert fresh.state_dict()["state"][0]["n_iter"] == torch_opt.state_dict()["state"][0]["n_iter"]
-    params = fresh.param_groups[0]["params"]
-    lstm_like = mg.nn.LSTM(1, H)  # the closure of a rebuilt model over the same parameters
-    head_like = mg.nn.Linear(H, 1)
-    for (name, _), p in zip(list(lstm_like.named_parameters()) + list(head_like.named_parameters()), params,
-                            strict=True):
-        setattr(lstm_like if name in dict(lstm_like.named_parameters()) else head_like, name, p)
-    xs, ys = mg.tensor(x), mg.tensor(y)
-
-    def closure():
-        fresh.zero_grad()
-        output, _ = lstm_like(xs)
-        loss = ((head_like(output) - ys) ** 2).mean()
-        loss.backward()
-        return loss
-    for step in range(2, 5):
-        fresh.step(closure)
-        np.testing.assert_allclose(np.concatenate([p.data.ravel() for p in params]), reference[step], rtol=1e-8,
-                                   atol=1e-8)
+    _, reference, _, _ = run(torch, weights, x, y, steps=5, **kwargs)
+    _, _, torch_opt, torch_weights = run(torch, weights, x, y, steps=2, **kwargs)
+    _, resumed_here, opt, _ = run(mg, torch_weights, x, y, steps=3, state=torch_opt.state_dict(), **kwargs)
+    for a, b in zip(resumed_here, reference[2:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8)
+    _, _, our_opt, our_weights = run(mg, weights, x, y, steps=2, **kwargs)
+    state = our_opt.state_dict()
+    state["state"] = {i: {k: [torch.from_numpy(a) for a in v] if isinstance(v, list) and v and
+                          isinstance(v[0], np.ndarray) else torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                          for k, v in values.items()} for i, values in state["state"].items()}
+    _, resumed_there, _, _ = run(torch, our_weights, x, y, steps=3, state=state, **kwargs)
+    for a, b in zip(resumed_there, reference[2:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8)
 
 
 def test_a_failing_closure_leaves_parameters_and_state_as_they_were(f64):
     x, y, weights = sine_problem()
-    _, iterates, opt = run(mg, weights, x, y, steps=1, line_search_fn="strong_wolfe")
+    _, iterates, opt, _ = run(mg, weights, x, y, steps=1, line_search_fn="strong_wolfe")
     params = opt.param_groups[0]["params"]
     before = opt.state_dict()
     calls = []

@@ -59,10 +59,6 @@ def _check_tensor(fn: str, tensor: Any) -> Tensor:
     return tensor
 
 
-def _number(fn: str, name: str, value: Any) -> float:
-    return real(fn, name, value)
-
-
 def _fill(fn: str, tensor: Tensor, values: Any) -> Tensor:
     write_all(fn, [(tensor, np.broadcast_to(np.asarray(values, dtype=tensor.dtype), tensor.shape), "the tensor")])
     return tensor
@@ -88,7 +84,7 @@ def _normal(fn: str, tensor: Tensor, mean: float, std: float, gen: Any) -> Tenso
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with draws from U(a, b)."""
     _check_tensor("uniform_", tensor)
-    a, b = _number("uniform_", "a", a), _number("uniform_", "b", b)
+    a, b = real("uniform_", "a", a), real("uniform_", "b", b)
     if a > b:
         raise ValueError(f"uniform_: expects a <= b, got a={a} and b={b}")
     return _uniform("uniform_", tensor, a, b, generator)
@@ -97,7 +93,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with draws from N(mean, std^2)."""
     _check_tensor("normal_", tensor)
-    mean, std = _number("normal_", "mean", mean), _number("normal_", "std", std)
+    mean, std = real("normal_", "mean", mean), real("normal_", "std", std)
     if std < 0:
         raise ValueError(f"normal_: expects std >= 0.0, got std={std}")
     return _normal("normal_", tensor, mean, std, generator)
@@ -105,7 +101,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with the value ``val``."""
-    return _fill("constant_", _check_tensor("constant_", tensor), _number("constant_", "val", val))
+    return _fill("constant_", _check_tensor("constant_", tensor), real("constant_", "val", val))
 
 
 def ones_(tensor: Tensor) -> Tensor:
@@ -139,7 +135,7 @@ def _fans(fn: str, tensor: Tensor) -> tuple[int, int]:
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     _check_tensor("xavier_uniform_", tensor)
-    gain = _number("xavier_uniform_", "gain", gain)
+    gain = real("xavier_uniform_", "gain", gain)
     fan_in, fan_out = _fans("xavier_uniform_", tensor)
     bound = math.sqrt(3.0) * (gain * math.sqrt(2.0 / float(fan_in + fan_out)))
     return _uniform("xavier_uniform_", tensor, -bound, bound, generator)
@@ -148,7 +144,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     _check_tensor("xavier_normal_", tensor)
-    gain = _number("xavier_normal_", "gain", gain)
+    gain = real("xavier_normal_", "gain", gain)
     fan_in, fan_out = _fans("xavier_normal_", tensor)
     return _normal("xavier_normal_", tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
 
@@ -162,7 +158,7 @@ def _kaiming_std(fn: str, tensor: Tensor, a: float, mode: str, nonlinearity: str
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"{fn}: mode {mode!r} is not supported, use one of 'fan_in', 'fan_out'")
     fan_in, fan_out = _fans(fn, tensor)
-    gain = _gain(fn, nonlinearity, _number(fn, "a", a))
+    gain = _gain(fn, nonlinearity, real(fn, "a", a))
     return gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 
@@ -193,7 +189,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator: Any = None) -> Tenso
     grow a vector they multiply, which helps gradients travel through many time steps.
     """
     _check_tensor("orthogonal_", tensor)
-    gain = _number("orthogonal_", "gain", gain)
+    gain = real("orthogonal_", "gain", gain)
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
                          f"got shape {tensor.shape}")
