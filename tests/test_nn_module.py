@@ -67,6 +67,8 @@ def test_zero_grad_forgets_every_gradient():
     net = Net()
     net(np.ones((2, 1, 3))).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
 
