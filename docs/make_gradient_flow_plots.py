@@ -66,7 +66,7 @@ def train_delayed_copy(clip: float | None, seed: int, gain: float = 2.0, steps: 
     x, targets = np.eye(K)[symbols], symbols[:-2].reshape(-1)
     rnn = rnn_with_gain(gain, inputs=K, seed=seed)
     head = mg.nn.Linear(H, K)
-    params = rnn.parameters() + head.parameters()
+    params = [*rnn.parameters(), *head.parameters()]
     optimizer = mg.optim.SGD(params, lr=lr)
     rows = []
     for _ in range(steps):

@@ -134,7 +134,8 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             mg.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.lr = args.lr * (1.0 - 0.9 * step / args.steps)  # linear decay to a tenth
+            for group in opt.param_groups:  # linear decay to a tenth
+                group["lr"] = args.lr * (1.0 - 0.9 * step / args.steps)
             opt.step()
             bar.step(loss.item() * LOG2E)
             curve.append(bar.loss)

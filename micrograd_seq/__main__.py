@@ -48,7 +48,7 @@ def train_small_lstm(seconds: float) -> tuple[float, float, str]:
     ids = np.array([chars.index(c) for c in text])
     mg.manual_seed(0)
     embed, lstm, head = mg.nn.Embedding(len(chars), 16), mg.nn.LSTM(16, 32), mg.nn.Linear(32, len(chars))
-    params = embed.parameters() + lstm.parameters() + head.parameters()
+    params = [*embed.parameters(), *lstm.parameters(), *head.parameters()]
     optimizer = mg.optim.Adam(params, lr=0.02)
     first = last = None
     start, steps = time.perf_counter(), 0

@@ -91,15 +91,165 @@ def test_softmax_functions_match_methods():
 
 def test_loss_errors():
     logits = leaf((3, 4))
-    with pytest.raises(ValueError, match=re.escape("cross_entropy: logits must be (N, C), got shape (4,)")):
-        F.cross_entropy(logits[0], [1])
-    with pytest.raises(TypeError, match="targets must be integer class indices, got dtype float64"):
+    with pytest.raises(ValueError, match=re.escape("cross_entropy: input must have a class dimension")):
+        F.cross_entropy(logits[0, 0], 1)
+    with pytest.raises(ValueError, match=re.escape("class-probability target of shape (3,) does not match input "
+                                                   "of shape (3, 4)")):
         F.cross_entropy(logits, np.array([0.0, 1.0, 2.0]))
-    with pytest.raises(ValueError, match=re.escape("targets of shape (2,) do not match logits of shape (3, 4)")):
+    with pytest.raises(TypeError, match="target must hold integer class indices"):
+        F.nll_loss(logits, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=re.escape("target of shape (2,) does not match input of batch shape (3,)")):
         F.cross_entropy(logits, [0, 1])
-    with pytest.raises(ValueError, match=re.escape("targets must lie in [0, 4), got values from 0 to 7")):
+    with pytest.raises(ValueError, match=re.escape("target must lie in [0, 4) (or equal ignore_index=-100), got "
+                                                   "values from 0 to 7")):
         F.cross_entropy(logits, [0, 7, 1])
     with pytest.raises(ValueError, match="reduction must be one of"):
         F.cross_entropy(logits, [0, 1, 2], reduction="avg")
     with pytest.raises(ValueError, match=re.escape("mse_loss: input shape (3, 4) and target shape (4,) differ")):
         F.mse_loss(logits, np.ones(4))
+
+
+# ---- torch parity: nll_loss and cross_entropy over shapes, weights, ignore_index, smoothing ----------
+
+CASES = [  # (input shape, class-index target shape)
+    ((5, 4), (5,)), ((4,), ()), ((3, 4, 2), (3, 2)), ((2, 3, 2, 2), (2, 2, 2)), ((0, 3), (0,))]
+
+
+def class_targets(shape, classes, seed, ignore=True):
+    t = np.random.default_rng(seed).integers(0, classes, size=shape)
+    if ignore and t.size > 2:
+        t.reshape(-1)[1] = -100
+    return t
+
+
+def run_both(fn_name, x, target, **kwargs):
+    """Our loss and torch's on the same float64 input: (our value, our grad, torch value, torch grad)."""
+    torch = pytest.importorskip("torch")
+    ours_x = mg.tensor(x, requires_grad=True, dtype=np.float64)
+    theirs_x = torch.tensor(x, requires_grad=True)
+    ours = getattr(F, fn_name)(ours_x, target, **kwargs)
+    their_kwargs = {k: (torch.tensor(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    theirs = getattr(torch.nn.functional, fn_name)(theirs_x, torch.tensor(target), **their_kwargs)
+    ours.sum().backward()
+    theirs.sum().backward()
+    return ours, ours_x.grad, theirs, theirs_x.grad
+
+
+def assert_same(ours, our_grad, theirs, their_grad):
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12, atol=1e-15)
+    expected = np.zeros_like(ours.data) if their_grad is None else their_grad.numpy()
+    if our_grad is not None or their_grad is not None:
+        np.testing.assert_allclose(our_grad, expected, rtol=1e-11, atol=1e-15)
+
+
+@pytest.mark.parametrize("fn_name", ["nll_loss", "cross_entropy"])
+@pytest.mark.parametrize("shapes", CASES, ids=[str(c[0]) for c in CASES])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["", "weight"])
+def test_class_index_losses_match_torch(fn_name, shapes, reduction, weighted):
+    x_shape, t_shape = shapes
+    classes = x_shape[0] if len(x_shape) == 1 else x_shape[1]
+    x = np.random.default_rng(1).standard_normal(x_shape) * 2
+    target = class_targets(t_shape, classes, 2)
+    kwargs = {"reduction": reduction}
+    if weighted:
+        kwargs["weight"] = np.random.default_rng(3).random(classes) + 0.5
+    assert_same(*run_both(fn_name, x, target, **kwargs))
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 1.0])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["", "weight"])
+def test_label_smoothing_matches_torch(smoothing, reduction, weighted):
+    x = np.random.default_rng(4).standard_normal((6, 5, 2))
+    target = class_targets((6, 2), 5, 5)
+    kwargs = {"reduction": reduction, "label_smoothing": smoothing}
+    if weighted:
+        kwargs["weight"] = np.random.default_rng(6).random(5) + 0.5
+    assert_same(*run_both("cross_entropy", x, target, **kwargs))
+
+
+@pytest.mark.parametrize("x_shape", [(4, 3), (3,), (2, 3, 4)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_probability_targets_match_torch(x_shape, reduction):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(x_shape)
+    probs = rng.random(x_shape)
+    probs /= probs.sum(axis=0 if len(x_shape) == 1 else 1, keepdims=True)
+    weight = rng.random(x_shape[0] if len(x_shape) == 1 else x_shape[1]) + 0.5
+    for kwargs in ({}, {"label_smoothing": 0.2}, {"weight": weight}):
+        assert_same(*run_both("cross_entropy", x, probs, reduction=reduction, **kwargs))
+
+
+def test_every_target_ignored_gives_nan_and_zero_gradients_as_torch():
+    x = np.random.default_rng(8).standard_normal((3, 4))
+    for fn_name in ("nll_loss", "cross_entropy"):
+        ours, grad, theirs, their_grad = run_both(fn_name, x, np.full(3, -100))
+        assert np.isnan(ours.item()) and np.isnan(theirs.item())
+        np.testing.assert_array_equal(grad, their_grad.numpy())
+
+
+def test_ignore_index_is_any_integer():
+    x = np.random.default_rng(9).standard_normal((4, 3))
+    assert_same(*run_both("nll_loss", x, np.array([0, 3, 2, 3]), ignore_index=3))
+
+
+def test_legacy_size_average_and_reduce_map_to_reduction_with_a_warning():
+    x, t = leaf((4, 3)), [0, 1, 2, 1]
+    for legacy, reduction in (({"reduce": False}, "none"), ({"size_average": False}, "sum"),
+                              ({"size_average": True, "reduce": True}, "mean")):
+        with pytest.warns(UserWarning, match=f"use reduction='{reduction}'"):
+            legacy_loss = F.cross_entropy(x, t, **legacy)
+        np.testing.assert_array_equal(legacy_loss.data, F.cross_entropy(x, t, reduction=reduction).data)
+
+
+def test_weighted_mse_and_bce_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    x, y, w = rng.standard_normal((4, 3)) * 3, rng.random((4, 3)), rng.random((4, 3))
+    pos = rng.random(3) + 0.5
+    for reduction in ("mean", "sum", "none"):
+        ours = F.mse_loss(mg.tensor(x, dtype=np.float64), y, reduction=reduction, weight=w)
+        theirs = torch.nn.functional.mse_loss(torch.tensor(x), torch.tensor(y), reduction=reduction,
+                                              weight=torch.tensor(w))
+        np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-13)
+        for kwargs in ({"weight": w}, {"pos_weight": pos}, {"weight": w[0], "pos_weight": pos}):
+            xt = mg.tensor(x, requires_grad=True, dtype=np.float64)
+            tt = torch.tensor(x, requires_grad=True)
+            ours = F.binary_cross_entropy_with_logits(xt, y, reduction=reduction, **kwargs)
+            theirs = torch.nn.functional.binary_cross_entropy_with_logits(
+                tt, torch.tensor(y), reduction=reduction, **{k: torch.tensor(v) for k, v in kwargs.items()})
+            ours.sum().backward()
+            theirs.sum().backward()
+            np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
+            np.testing.assert_allclose(xt.grad, tt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("fn_name, shape, target, kwargs, error", [
+    ("nll_loss", (3, 4), [0, 5, 1], {}, ValueError),                  # target out of range
+    ("nll_loss", (3, 4), [0, 1], {}, ValueError),                     # batch sizes differ
+    ("nll_loss", (3, 4), [0.0, 1.0, 2.0], {}, TypeError),             # float class indices
+    ("nll_loss", (), 0, {}, ValueError),                              # no class dimension
+    ("cross_entropy", (3, 4), [0, 1, 2], {"label_smoothing": 1.5}, ValueError),
+    ("cross_entropy", (3, 4), [0, 1, 2], {"reduction": "avg"}, ValueError),
+    ("cross_entropy", (3, 4), [0, 1, 2], {"weight": np.ones(3)}, ValueError),
+    ("binary_cross_entropy_with_logits", (3, 4), np.ones(4), {}, ValueError),
+])
+def test_loss_errors_are_torchs_refusals(fn_name, shape, target, kwargs, error):
+    """Each bad call is refused by torch too; ours raises a typed error that names the function."""
+    torch = pytest.importorskip("torch")
+    x = np.ones(shape)
+    their_kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    with pytest.raises((ValueError, TypeError, RuntimeError, IndexError)):  # torch's types vary
+        getattr(torch.nn.functional, fn_name)(torch.tensor(x), torch.tensor(target), **their_kwargs)
+    with pytest.raises(error, match=fn_name):
+        getattr(F, fn_name)(mg.tensor(x, dtype=np.float64), target, **kwargs)
+
+
+@pytest.mark.parametrize("fn, target", [(F.cross_entropy, [0, 1]), (F.nll_loss, [0, 1]),
+                                        (F.mse_loss, np.zeros((2, 3))),
+                                        (F.binary_cross_entropy_with_logits, np.zeros((2, 3)))])
+def test_losses_refuse_numpy_input_with_a_type_error(fn, target):
+    with pytest.raises(TypeError, match=rf"{fn.__name__}: input must be a Tensor, got ndarray"):
+        fn(np.zeros((2, 3)), target)

@@ -132,7 +132,7 @@ def test_small_lstm_learns_to_echo_the_input_from_three_steps_ago():
     rng = np.random.default_rng(0)
     lag, steps, batch = 3, 10, 32
     lstm, head = mg.nn.LSTM(1, 12), mg.nn.Linear(12, 2)
-    opt = mg.optim.Adam(lstm.parameters() + head.parameters(), lr=0.05)
+    opt = mg.optim.Adam([*lstm.parameters(), *head.parameters()], lr=0.05)
 
     def batch_loss(bits):
         targets = np.full(bits.shape, -100)  # ignore_index: no target before the lag

@@ -34,7 +34,7 @@ def test_attribute_assignment_registers_parameters_and_modules_in_definition_ord
     assert list(net.parameters()) == [p for _, p in net.named_parameters()]
     assert [name for name, _ in net.named_parameters(prefix="net")] == [f"net.{n}" for n in NET_NAMES]
     assert [name for name, _ in net.named_modules()] == ["", "lstm", "head", "head.0", "head.1"]
-    assert net.children() == [net.lstm, net.head]
+    assert list(net.children()) == [net.lstm, net.head]
 
 
 def test_parameters_know_their_dotted_name():
@@ -67,6 +67,8 @@ def test_zero_grad_forgets_every_gradient():
     net = Net()
     net(np.ones((2, 1, 3))).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
 
@@ -243,3 +245,186 @@ def test_the_library_never_imports_torch():
             "m = mg.nn.LSTM(2, 3); m.load_state_dict(m.state_dict()); m(np.ones((2, 1, 2)))\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- traversal as torch's: iterators, modules, children, apply ---------------------------------
+
+class TiedLM(Module):
+    """Embedding and decoder share one weight; one Linear is used twice (shared module)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = mg.nn.Embedding(5, 4)
+        self.rnn = mg.nn.LSTM(4, 4)
+        self.decoder = mg.nn.Linear(4, 5)
+        self.decoder.weight = self.encoder.weight
+        self.proj = mg.nn.Linear(4, 4)
+        self.stack = mg.nn.Sequential(self.proj, mg.nn.Tanh(), self.proj)
+
+
+def torch_tied_lm():
+    torch = pytest.importorskip("torch")
+
+    class TorchTiedLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Embedding(5, 4)
+            self.rnn = torch.nn.LSTM(4, 4)
+            self.decoder = torch.nn.Linear(4, 5)
+            self.decoder.weight = self.encoder.weight
+            self.proj = torch.nn.Linear(4, 4)
+            self.stack = torch.nn.Sequential(self.proj, torch.nn.Tanh(), self.proj)
+    return TorchTiedLM().double()
+
+
+def test_parameters_and_named_parameters_are_iterators():
+    net = Net()
+    params = net.parameters()
+    assert iter(params) is params and next(params) is net.scale
+    named = net.named_parameters()
+    assert iter(named) is named and next(named) == ("scale", net.scale)
+    assert list(net.parameters(recurse=False)) == [net.scale]
+
+
+def test_traversal_matches_torch_names_and_order():
+    ours, theirs = TiedLM(), torch_tied_lm()
+    for method, kwargs in [("named_parameters", {}), ("named_parameters", {"remove_duplicate": False}),
+                           ("named_parameters", {"recurse": False}), ("named_parameters", {"prefix": "m"}),
+                           ("named_modules", {}), ("named_modules", {"remove_duplicate": False}),
+                           ("named_modules", {"prefix": "m"}), ("named_children", {})]:
+        assert [n for n, _ in getattr(ours, method)(**kwargs)] == [n for n, _ in getattr(theirs, method)(**kwargs)], \
+            (method, kwargs)
+    assert [type(m).__name__ for m in ours.modules()][1:] == [type(m).__name__ for m in theirs.modules()][1:]
+    assert [type(m).__name__ for m in ours.children()] == [type(m).__name__ for m in theirs.children()]
+    assert len(list(ours.parameters())) == len(list(theirs.parameters()))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+def test_apply_visits_children_first_then_self_as_torch():
+    ours, theirs = TiedLM(), torch_tied_lm()
+    our_order, their_order = [], []
+    assert ours.apply(lambda m: our_order.append(type(m).__name__)) is ours
+    theirs.apply(lambda m: their_order.append(type(m).__name__.replace("TorchTiedLM", "TiedLM")))
+    assert our_order == their_order
+
+
+def test_apply_initialises_every_linear():
+    net = mg.nn.Sequential(mg.nn.Linear(3, 3), mg.nn.Tanh(), mg.nn.Linear(3, 2))
+
+    def init(m):
+        if isinstance(m, mg.nn.Linear):
+            mg.nn.init.zeros_(m.bias)
+    net.apply(init)
+    assert all((m.bias.data == 0).all() for m in net if isinstance(m, mg.nn.Linear))
+
+
+def test_requires_grad_freezes_and_unfreezes():
+    net = Net()
+    assert net.lstm.requires_grad_(False) is net.lstm
+    assert not any(p.requires_grad for p in net.lstm.parameters()) and net.scale.requires_grad
+    net(np.ones((2, 1, 3))).sum().backward()
+    assert all(p.grad is None for p in net.lstm.parameters()) and net.scale.grad is not None
+    net.requires_grad_()
+    assert all(p.requires_grad for p in net.parameters())
+    with pytest.raises(TypeError, match="requires_grad_: requires_grad must be a bool"):
+        net.requires_grad_("yes")
+
+
+def test_train_mode_must_be_a_bool():
+    with pytest.raises(ValueError, match="train: mode must be a bool"):
+        Net().train("eval")
+
+
+# ---- dtype conversion in place -------------------------------------------------------------------
+
+def test_double_float_and_to_convert_in_place_and_return_the_module():
+    net = Net()
+    params = list(net.parameters())
+    net(np.ones((2, 1, 3))).sum().backward()
+    assert net.double() is net
+    assert list(net.parameters()) == params  # the same Parameter objects, as torch's .double()
+    assert all(p.dtype == np.float64 and p.grad.dtype == np.float64 for p in params)
+    assert net.float() is net and all(p.dtype == np.float32 for p in params)
+    assert net.to(np.float64) is net and all(p.dtype == np.float64 for p in params)
+    net.to(mg.tensor(np.zeros(1), dtype=np.float32))
+    assert all(p.dtype == np.float32 for p in params)
+    net.to("cpu", dtype=np.float64)
+    assert all(p.dtype == np.float64 for p in params)
+    assert net.to("cpu") is net and all(p.dtype == np.float64 for p in params)
+
+
+def test_a_converted_model_trains_in_its_new_dtype():
+    """The leaves' graph nodes follow the conversion: an Embedding's gathered gradient is float64 too."""
+    embed, head = mg.nn.Embedding(6, 3), mg.nn.Linear(3, 2)
+    opt = mg.optim.SGD([*embed.parameters(), *head.parameters()], lr=0.1)
+    embed(np.array([1, 2, 1])).sum().backward()  # a graph node made while float32
+    embed.double()
+    head.double()
+    opt.zero_grad()
+    head(embed(np.array([0, 1, 1, 5]))).sum().backward()
+    assert embed.weight.grad.dtype == np.float64 and head.weight.grad.dtype == np.float64
+    opt.step()
+    assert embed.weight.dtype == np.float64
+
+
+def test_to_errors():
+    net = mg.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="to: this library runs on the CPU only, got device 'cuda'"):
+        net.to("cuda")
+    with pytest.raises(TypeError, match="to: modules hold floating parameters, so the dtype must be floating, "
+                                        "got int64"):
+        net.to(np.int64)
+    with pytest.raises(TypeError, match="to: 'fast' is not a dtype"):
+        net.to(dtype="fast")
+    with pytest.raises(TypeError, match="to: expected to"):
+        net.to(np.float64, copy=True)
+
+
+# ---- tied weights in state_dict -------------------------------------------------------------------
+
+def test_state_dict_lists_every_name_of_a_tied_weight_as_torch():
+    ours = TiedLM()
+    state = ours.state_dict()
+    assert "encoder.weight" in state and "decoder.weight" in state
+    np.testing.assert_array_equal(state["encoder.weight"], state["decoder.weight"])
+    assert state["encoder.weight"] is not state["decoder.weight"]
+    assert [n for n, _ in ours.named_parameters()].count("decoder.weight") == 0  # listed once for optimizers
+
+
+def test_a_torch_state_dict_of_a_tied_model_loads(f64):
+    ours, theirs = TiedLM(), torch_tied_lm()
+    result = ours.load_state_dict(theirs.state_dict())
+    assert result == ([], [])
+    for name, value in theirs.state_dict().items():
+        np.testing.assert_array_equal(ours.state_dict()[name], value.numpy(), err_msg=name)
+    assert ours.decoder.weight is ours.encoder.weight
+    partial = {k: v for k, v in theirs.state_dict().items() if k != "decoder.weight"}
+    assert ours.load_state_dict(partial, strict=False).missing_keys == ["decoder.weight"]  # as torch reports
+
+
+def test_tied_names_with_different_values_are_refused():
+    ours = TiedLM()
+    before = _snapshot(ours)
+    state = ours.state_dict()
+    state["decoder.weight"] = state["decoder.weight"] + 1
+    with pytest.raises(ValueError, match="'encoder.weight' and 'decoder.weight' are one \\(tied\\) parameter"):
+        ours.load_state_dict(state)
+    _assert_unchanged(ours, before)
+
+
+# ---- all or nothing ---------------------------------------------------------------------------------
+
+def test_load_state_dict_with_a_read_only_parameter_changes_nothing():
+    """A failure during the copy (here: the last parameter's array is read-only) changes nothing."""
+    net = Net()
+    before = _snapshot(net)
+    net.head[0].bias.data.flags.writeable = False
+    with pytest.raises(ValueError, match="load_state_dict: 'head.0.bias' holds a read-only array"):
+        net.load_state_dict({name: np.zeros_like(v) for name, v in before.items()})
+    _assert_unchanged(net, before)
+
+
+def test_load_state_dict_refuses_values_that_are_not_arrays():
+    net = mg.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="load_state_dict: 'bias' is not an array"):
+        net.load_state_dict({"weight": np.zeros((2, 2)), "bias": [[1.0], [1.0, 2.0]]})

@@ -76,11 +76,63 @@ def test_clipping_a_model_after_backward_keeps_dtype():
 def test_errors():
     p = Parameter(np.ones(2))
     p.grad = np.ones(2)
-    with pytest.raises(ValueError, match=r"clip_grad_norm_: norm_type must be positive \(or inf\), got 0.0"):
+    with pytest.raises(ValueError, match=r"clip_grad_norm_: norm_type must be > 0, got 0"):
         clip_grad_norm_([p], 1.0, norm_type=0)
-    with pytest.raises(ValueError, match=r"clip_grad_norm_: max_norm must be non-negative, got -1"):
+    with pytest.raises(ValueError, match=r"clip_grad_norm_: max_norm must be >= 0, got -1"):
         clip_grad_norm_([p], -1)
-    with pytest.raises(ValueError, match=r"clip_grad_value_: clip_value must be non-negative, got -0.5"):
+    with pytest.raises(ValueError, match=r"clip_grad_value_: clip_value must be >= 0, got -0.5"):
         clip_grad_value_([p], -0.5)
     with pytest.raises(TypeError, match=r"clip_grad_norm_: item 1 is not a tensor \(got ndarray\)"):
         clip_grad_norm_([p, np.ones(2)], 1.0)
+
+
+# ---- issue 10: NaN gradients as torch, error_if_nonfinite, and argument errors that name the argument -------
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_a_non_finite_gradient_returns_and_scales_as_torch(bad, norm_type):
+    torch = pytest.importorskip("torch")
+    ours, theirs = twin_grads(1.0)
+    ours[1].grad[0] = bad
+    with torch.no_grad():
+        theirs[1].grad[0] = bad
+    total = clip_grad_norm_(ours, 1.0, norm_type=norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type=norm_type).item()
+    np.testing.assert_array_equal(total, expected)  # nan or inf, as torch
+    for p, t in zip(ours[:-1], theirs[:-1], strict=True):
+        np.testing.assert_array_equal(p.grad, t.grad.numpy())  # NaN everywhere, or 0 where finite
+
+
+def test_error_if_nonfinite_raises_and_leaves_the_gradients():
+    torch = pytest.importorskip("torch")
+    ours, theirs = twin_grads(1.0)
+    ours[0].grad[0, 0] = np.nan
+    with torch.no_grad():
+        theirs[0].grad[0, 0] = np.nan
+    before = [p.grad.copy() for p in ours[:-1]]
+    with pytest.raises(RuntimeError):
+        torch.nn.utils.clip_grad_norm_(theirs, 1.0, error_if_nonfinite=True)
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm of order 2.0 of the gradients is nan"):
+        clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
+    for p, g in zip(ours[:-1], before, strict=True):
+        np.testing.assert_array_equal(p.grad, g)
+    ours[0].grad[0, 0] = 1.0
+    assert np.isfinite(clip_grad_norm_(ours, 1.0, error_if_nonfinite=True, foreach=True))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda p: clip_grad_norm_(p, "1.0"), TypeError, "clip_grad_norm_: max_norm must be a real number, got str '1.0'"),
+    (lambda p: clip_grad_norm_(p, None), TypeError, "clip_grad_norm_: max_norm must be a real number"),
+    (lambda p: clip_grad_norm_(p, float("nan")), ValueError, "clip_grad_norm_: max_norm must be >= 0, got nan"),
+    (lambda p: clip_grad_norm_(p, 1.0, norm_type="2"), TypeError, "clip_grad_norm_: norm_type must be a real number"),
+    (lambda p: clip_grad_norm_(p, 1.0, error_if_nonfinite="yes"), TypeError,
+     "clip_grad_norm_: error_if_nonfinite must be True or False"),
+    (lambda p: clip_grad_norm_(1.0, 1.0), TypeError, "clip_grad_norm_: parameters must be a tensor or an iterable"),
+    (lambda p: clip_grad_value_(p, "0.5"), TypeError, "clip_grad_value_: clip_value must be a real number"),
+])
+def test_argument_errors_name_the_function_and_the_argument(call, error, message):
+    p = Parameter(np.ones(2))
+    p.grad = np.full(2, 5.0)
+    with pytest.raises(error, match=message):
+        call([p])
+    assert (p.grad == 5.0).all()

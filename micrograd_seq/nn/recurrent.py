@@ -13,7 +13,7 @@ but its gradient stops there, so each ``backward()`` runs through one chunk only
     >>> import numpy as np
     >>> import micrograd_seq as mg
     >>> lstm, head = mg.nn.LSTM(1, 8), mg.nn.Linear(8, 1)
-    >>> opt = mg.optim.Adam(lstm.parameters() + head.parameters(), lr=1e-2)
+    >>> opt = mg.optim.Adam([*lstm.parameters(), *head.parameters()], lr=1e-2)
     >>> wave = np.sin(np.linspace(0, 12, 61)).reshape(-1, 1, 1)  # (time, batch, features)
     >>> state = None
     >>> for start in range(0, 60, 20):                         # three chunks of 20 steps
