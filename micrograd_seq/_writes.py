@@ -10,20 +10,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .autograd import no_grad
+from .graph import array_lock
 from .tensor import Tensor
 
 __all__ = ["write_all", "check_writable", "replace_data"]
 
 
 def check_writable(owner: str, label: str, t: Tensor) -> None:
-    """A ValueError naming ``owner`` and ``label`` when ``t``'s array cannot be written in place."""
-    if not t.data.flags.writeable:
+    """A ValueError naming ``owner`` and ``label`` when ``t``'s array cannot be written in place.
+
+    An array the engine holds read-only for a pending backward can be (the write makes that
+    graph stale); an array its owner made read-only cannot.
+    """
+    array = t._data
+    if not array.flags.writeable and array_lock(array) is None:
         raise ValueError(f"{owner}: {label} holds a read-only array, so it cannot be updated in place "
                          "(make it writable, or give the tensor a copy: t.data = t.data.copy())")
 
 
 def _assign(t: Tensor, value: np.ndarray) -> None:
-    t.data[...] = value
+    with no_grad():
+        t.copy_(value)
 
 
 def write_all(owner: str, writes: Sequence[tuple[Tensor, np.ndarray, str]]) -> None:
@@ -37,7 +45,7 @@ def write_all(owner: str, writes: Sequence[tuple[Tensor, np.ndarray, str]]) -> N
     saved: list[tuple[Tensor, np.ndarray]] = []
     try:
         for t, value, _ in writes:
-            saved.append((t, t.data.copy()))
+            saved.append((t, np.array(t._data)))
             _assign(t, value)
     except BaseException:
         for t, old in reversed(saved):
@@ -48,15 +56,9 @@ def write_all(owner: str, writes: Sequence[tuple[Tensor, np.ndarray, str]]) -> N
 def replace_data(t: Tensor, array: np.ndarray) -> None:
     """Give the leaf ``t`` a new array, maybe of another dtype (torch's ``param.data = new``).
 
-    Its gradient is converted alongside, and its graph node (which records the leaf's shape,
-    dtype and array) follows, so a later backward accumulates in the new dtype.
+    Its gradient is converted alongside, so a later backward accumulates in the new dtype.
     """
     grad = t.grad
     t.data = array
-    node = t.node
-    if node is not None:
-        node.shape, node.dtype = array.shape, array.dtype
-        if node.data is not None:
-            node.data = array
     if grad is not None:
         t.grad = grad.astype(array.dtype)

@@ -288,6 +288,10 @@ def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, keep_grads: bool,
         else:
             node.grad = None
     for leaf in leaves:
+        if leaf.grad is not None and leaf.grad.shape != leaf.shape:
+            raise RuntimeError(f"backward: the gradient for {describe(leaf)} has shape {leaf.grad.shape}, but the "
+                               f"leaf now has shape {leaf.shape} (its .data was swapped after the graph was "
+                               "recorded); recompute the forward pass")
         if not leaf.owned and leaf.grad is not None:
             leaf.grad, leaf.owned = np.array(leaf.grad, copy=True), True  # each leaf owns a writable gradient
 

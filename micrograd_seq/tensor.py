@@ -109,15 +109,23 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        """Give the tensor another array (torch's ``t.data = ...``); a leaf may change its dtype this way."""
         if isinstance(value, Tensor):
             value = value._data
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiub":
             raise TypeError(f"data: expected a numeric numpy array, got {type(value).__name__}"
                             + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else ""))
         node = self.node
-        if node is not None and node.requires_grad and (value.shape != node.shape or value.dtype != node.dtype):
-            raise ValueError(f"data: this tensor is in a graph with shape {node.shape} and dtype {node.dtype}; "
-                             f"cannot swap in an array of shape {value.shape} and dtype {value.dtype}")
+        if node is not None:
+            if node.op is not None and (value.shape != node.shape or value.dtype != node.dtype):
+                raise ValueError(f"data: the output of {describe(node)} has shape {node.shape} and dtype "
+                                 f"{node.dtype}; cannot swap in an array of shape {value.shape} and dtype "
+                                 f"{value.dtype}")
+            if value.dtype.kind != "f" and node.requires_grad:
+                raise TypeError(f"data: a tensor that requires grad must stay floating, got {value.dtype}")
+            node.shape, node.dtype = value.shape, value.dtype  # a leaf may change both, as in torch
+            if node.data is not None:
+                node.data = value
         self._data = value
 
     def _pending_node(self) -> Node | None:
