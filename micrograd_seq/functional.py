@@ -11,7 +11,7 @@ from . import ops
 from ._args import real
 from .tensor import Tensor, as_tensor_like, to_numpy
 
-__all__ = ["softmax", "log_softmax", "relu", "tanh", "sigmoid", "nll_loss", "cross_entropy", "mse_loss",
+__all__ = ["softmax", "log_softmax", "relu", "tanh", "sigmoid", "logsigmoid", "nll_loss", "cross_entropy", "mse_loss",
            "binary_cross_entropy_with_logits"]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -38,8 +38,18 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)) elementwise, without overflow for any finite x."""
+    """1 / (1 + exp(-x)) elementwise, without overflow for any finite x.
+
+    Below about -88 (float32) or -709 (float64) it stops at the dtype's smallest value, so
+    ``sigmoid(x).log()`` bottoms out there (-88 in float32 where the truth may be -100): use
+    ``logsigmoid`` for log-probabilities.
+    """
     return _input("sigmoid", input).sigmoid()
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -log(1 + exp(-x)) elementwise, exact for every finite x (torch's logsigmoid)."""
+    return ops.logsigmoid(_input("logsigmoid", input))
 
 
 # ---- losses ---------------------------------------------------------------------

@@ -3,8 +3,9 @@
 ``np.tanh(t)`` is ``t.tanh()``, ``np.maximum(t, 0)`` is ``t.relu()``, ``ndarray + t`` is ``t.__radd__``,
 ``np.sum(t, axis=0)`` is ``t.sum(axis=0)``, comparisons give bool tensors. Any other numpy
 function (``np.isfinite``, ``np.sin``, ``np.allclose``) is computed on the values, array results
-coming back as tensors that need no gradient, when no gradient is being recorded through it;
-when one would be, it is refused with a TypeError naming the function.
+coming back as tensors that need no gradient, unless that would silently drop a gradient (a
+floating result from a tensor that requires grad, with grad recording on): then it is refused
+with a TypeError naming the function.
 """
 from __future__ import annotations
 
@@ -83,9 +84,13 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: Sequence[Any], kwargs: dic
     out = kwargs.get("out")
     if out is not None and any(isinstance(o, Tensor) for o in out):
         raise TypeError(f"{name}: cannot write into a tensor through out=; use the op, or copy_() under no_grad()")
-    _refuse_if_recording(name, inputs, ufunc.__name__)
+    if out is not None:
+        _refuse_if_recording(name, inputs, ufunc.__name__)  # into an array: a gradient would be dropped
     result = getattr(ufunc, method)(*_values(list(inputs)), **kwargs)
-    return result if out is not None else _as_tensors(result)
+    if out is not None:
+        return result
+    _refuse_if_recording(name, inputs, ufunc.__name__, result)
+    return _as_tensors(result)
 
 
 def array_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
@@ -98,16 +103,27 @@ def array_function(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[s
             result = None  # an argument the op does not take (dtype=, out=, ...): handled as unsupported
         if result is not None:
             return result
-    _refuse_if_recording(f"np.{func.__name__}", _flat([*args, *kwargs.values()]), func.__name__)
-    return _as_tensors(func(*_values(list(args)), **{k: _values(v) for k, v in kwargs.items()}))
+    result = func(*_values(list(args)), **{k: _values(v) for k, v in kwargs.items()})
+    _refuse_if_recording(f"np.{func.__name__}", _flat([*args, *kwargs.values()]), func.__name__, result)
+    return _as_tensors(result)
 
 
-def _refuse_if_recording(name: str, inputs: Sequence[Any], short: str) -> None:
-    if MODE.grad_enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+def _refuse_if_recording(name: str, inputs: Sequence[Any], short: str, result: Any = 1.0) -> None:
+    """A TypeError when a floating result would carry no gradient though an input requires one.
+
+    Bool and integer results (np.isfinite, np.argmax, np.allclose) have no gradient to lose.
+    """
+    if MODE.grad_enabled and _floating(result) and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
         instead = _ALTERNATIVES.get(short)
         hint = f"write {instead}" if instead else "build it from tensor ops"
         raise TypeError(f"{name} has no differentiable op, so applied to a tensor that requires grad it would "
                         f"silently drop the gradient: {hint}, or apply it to t.detach() if no gradient should flow")
+
+
+def _floating(result: Any) -> bool:
+    if isinstance(result, (tuple, list)):
+        return any(_floating(r) for r in result)
+    return isinstance(result, float) or np.asarray(result).dtype.kind in "fc"
 
 
 def _tensor(a: Any) -> Tensor:

@@ -64,10 +64,11 @@ def _axes(op: str, axis: Any, ndim: int, shape: tuple) -> tuple[int, ...]:
         return tuple(range(ndim))
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
     out = []
+    n = builtins.max(ndim, 1)
     for a in items:
-        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -ndim <= a < builtins.max(ndim, 1):
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -n <= a < n:
             raise ValueError(f"{op}: axis {axis!r} is out of range for shape {shape}")
-        out.append(int(a) % builtins.max(ndim, 1))
+        out.append(int(a) % n)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out)) if ndim else ()
@@ -246,16 +247,15 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         def backward(g, need):
             g2 = g if g.ndim == 2 else _rows(g)
             return ((g2 @ y.T).reshape(x.shape) if need[0] else None, x2.T @ g2 if need[1] else None)
-        return record("matmul", out, (a, b), backward, reads=(1, 0))
-
-    def backward(g, need):
-        # Treat 1-D operands as matrices (a row for x, a column for y), as numpy does.
-        x2 = x[None, :] if x.ndim == 1 else x
-        y2 = y[:, None] if y.ndim == 1 else y
-        g2 = g.reshape(np.matmul(x2, y2).shape) if (x.ndim == 1 or y.ndim == 1) else g
-        gx = _unbroadcast(g2 @ np.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape) if need[0] else None
-        gy = _unbroadcast(np.swapaxes(x2, -1, -2) @ g2, y2.shape).reshape(y.shape) if need[1] else None
-        return gx, gy
+    else:
+        def backward(g, need):
+            # Treat 1-D operands as matrices (a row for x, a column for y), as numpy does.
+            x2 = x[None, :] if x.ndim == 1 else x
+            y2 = y[:, None] if y.ndim == 1 else y
+            g2 = g.reshape(np.matmul(x2, y2).shape) if (x.ndim == 1 or y.ndim == 1) else g
+            gx = _unbroadcast(g2 @ np.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape) if need[0] else None
+            gy = _unbroadcast(np.swapaxes(x2, -1, -2) @ g2, y2.shape).reshape(y.shape) if need[1] else None
+            return gx, gy
     return record("matmul", out, (a, b), backward, reads=(1, 0))
 
 
@@ -330,7 +330,7 @@ def reshape(a: Tensor, *shape: Any) -> Tensor:
 
     def backward(g, need):
         return (g.reshape(orig),)
-    return record("reshape", out, (a,), backward)
+    return record("reshape", out, (a,), backward, view=True)
 
 
 def transpose(a: Tensor, *axes: Any) -> Tensor:
@@ -348,7 +348,7 @@ def transpose(a: Tensor, *axes: Any) -> Tensor:
 
     def backward(g, need):
         return (g.transpose(inverse),)
-    return record("transpose", x.transpose(axes), (a,), backward)
+    return record("transpose", x.transpose(axes), (a,), backward, view=True)
 
 
 def _index(key: Any) -> tuple[Any, bool]:
@@ -393,7 +393,7 @@ def _take(a: Tensor, index: Any, repeats: bool, op: str, key: Any = None, block:
 
     def backward(g, need):
         return (IndexedGrad(index, g, repeats, block),)
-    return record(op, out, (a,), backward)
+    return record(op, out, (a,), backward, view=True)
 
 
 def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -490,10 +490,17 @@ def compare(op: str, a: Any, b: Any) -> Tensor:
 
 # ---- softmax family --------------------------------------------------------------
 
+def _one_axis(op: str, axis: Any, x: np.ndarray) -> tuple[int, ...]:
+    """One axis as a tuple for numpy's reductions; () for a 0-d tensor (axis 0 or -1, as torch)."""
+    if isinstance(axis, (tuple, list)):
+        raise ValueError(f"{op}: expected one axis, got {axis!r}")
+    return _axes(op, axis, x.ndim, x.shape)
+
+
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
     x = a._data
-    ax = _axis("softmax", axis, x.ndim, x.shape)
-    e = np.exp(x - x.max(axis=ax, keepdims=True))
+    ax = _one_axis("softmax", axis, x)
+    e = np.exp(x - x.max(axis=ax, keepdims=True, initial=-np.inf))
     out = e / e.sum(axis=ax, keepdims=True)
 
     def backward(g, need):
@@ -503,9 +510,10 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     x = a._data
-    ax = _axis("log_softmax", axis, x.ndim, x.shape)
-    shifted = x - x.max(axis=ax, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=ax, keepdims=True))
+    ax = _one_axis("log_softmax", axis, x)
+    shifted = x - x.max(axis=ax, keepdims=True, initial=-np.inf)
+    with np.errstate(divide="ignore"):  # an empty axis sums to 0; its log is never used
+        out = shifted - np.log(np.exp(shifted).sum(axis=ax, keepdims=True))
 
     def backward(g, need):
         return (g - np.exp(out) * g.sum(axis=ax, keepdims=True),)

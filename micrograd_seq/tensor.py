@@ -545,7 +545,7 @@ _new_tensor = object.__new__
 
 
 def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: BackwardFn,
-           reads: tuple[int | None, ...] = ()) -> Tensor:
+           reads: tuple[int | None, ...] = (), view: bool = False) -> Tensor:
     """Wrap an op's output; when grad is on and an input requires grad, link it into the graph.
 
     ``backward_fn(g, needs)`` maps the output gradient to one gradient per input (None where
@@ -554,11 +554,15 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
 
     ``reads[i]`` is the index of the input whose array the gradient of input ``i`` reads
     (mul: ``(1, 0)``): a leaf's array is then held read-only while the node is pending.
+    ``view``: the output may share the (single) input's memory (``W.T``, ``x[t]``), so a leaf's
+    array is held too: later ops may save the view, and writing the leaf would change it.
     """
     now = MODE.now
     if now.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
         raise RuntimeError(f"detect_anomaly: '{op}' produced {bad_kind(out)} in its forward"
                            + (f" in scope {'/'.join(now.scope)}" if now.scope else ""))
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)  # numpy returns scalars for 0-d results; a tensor always holds an array
     result = _new_tensor(Tensor)
     result._data = out
     result._source = None
@@ -585,19 +589,21 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
     node = result.node = Node(op, parents, needs, backward_fn, out, True, now.keep_values, now.scope)
     if reads:
         _hold_leaf_arrays(node, inputs, reads)
+    elif view and isinstance(out, np.ndarray) and out.base is not None:
+        _hold_leaf_arrays(node, inputs, (0,))
     return result
 
 
 def _hold_leaf_arrays(node: Node, inputs: tuple[Tensor, ...], reads: tuple[int | None, ...]) -> None:
     """Keep read-only the leaf arrays ``node``'s backward will read (recorded outputs guard themselves)."""
-    held = []
+    held: list[Tensor] = []
     for i, j in enumerate(reads):
         if j is None or not node.needs[i]:
             continue
         source = inputs[j]
         owner = source.node
-        if (owner is None or owner.op is None) and source._data.flags.writeable \
-                and all(t is not source for t in held):
+        if (owner is None or owner.op is None) and all(t is not source for t in held) \
+                and (source._data.flags.writeable or array_lock(source._data) is not None):
             held.append(source)
     if held:
         node.saved = SavedArrays([t._data for t in held], node.op or "", [t.name for t in held])
@@ -695,8 +701,6 @@ def _plain(x: Any) -> Any:
 
 
 def _guarded(array: np.ndarray, reason: str, pending: Callable[[], bool]) -> np.ndarray:
-    if not isinstance(array, np.ndarray):
-        return array  # a numpy scalar (some ops' 0-d result) cannot be written anyway
     view = array.view(_Guarded)
     view._reason, view._pending = reason, pending
     view.flags.writeable = False

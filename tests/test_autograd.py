@@ -207,3 +207,163 @@ def test_gradcheck_takes_nested_outputs_like_an_lstms():
     assert mg.gradcheck(lambda x: lstm(x), w(np.random.default_rng(0).standard_normal((4, 1, 2))))
     with pytest.raises(TypeError, match="gradcheck: fn must return a Tensor or a \\(nested\\) tuple of them, got str"):
         mg.gradcheck(lambda x: "no", w([1.0]))
+
+
+# ---- autograd.grad: gradients without touching .grad --------------------------------------
+
+def test_grad_returns_gradients_and_touches_no_grad_attribute():
+    torch = pytest.importorskip("torch")
+    x, y = w([0.5, -1.0, 2.0]), w([1.5, 0.25, -0.5])
+    x.grad = np.full(3, 7.0)
+    h = (x * y).tanh()
+    h.retain_grad()
+    loss = (h * h).sum() + (x * 3).sum()
+    gx, gh = mg.autograd.grad(loss, [x, h], retain_graph=True)
+    assert np.array_equal(x.grad, np.full(3, 7.0)) and y.grad is None and h.grad is None
+    tx, ty = (torch.tensor(v.data, requires_grad=True) for v in (x, y))
+    th = (tx * ty).tanh()
+    want_x, want_h, want_y = torch.autograd.grad((th * th).sum() + (tx * 3).sum(), [tx, th, ty])
+    np.testing.assert_allclose(gx, want_x.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(gh, want_h.numpy(), rtol=1e-15)
+    (gy,) = mg.autograd.grad(loss, y)  # the graph was retained; this call releases it
+    np.testing.assert_allclose(gy, want_y.numpy(), rtol=1e-15)
+    with pytest.raises(RuntimeError, match="already been released"):
+        mg.autograd.grad(loss, y)
+
+
+def test_grad_with_several_outputs_grad_outputs_and_unused_inputs():
+    x, unused = w([1.0, 2.0]), w([3.0])
+    a, b = x * 2, (x * x).sum()
+    ga, = mg.autograd.grad([a, b], [x], grad_outputs=[np.array([1.0, 10.0]), None])
+    np.testing.assert_array_equal(ga, [2 + 2, 20 + 4])
+    with pytest.raises(RuntimeError, match=r"grad: input 1 was not used to compute the outputs .*allow_unused=True"):
+        mg.autograd.grad((x * 2).sum(), [x, unused])
+    gx, gu = mg.autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)
+    assert gu is None and np.array_equal(gx, [2, 2])
+    with pytest.raises(RuntimeError, match="grad_outputs can be implicit only for scalar outputs"):
+        mg.autograd.grad(x * 2, x)
+    with pytest.raises(RuntimeError, match="input 0 does not require grad"):
+        mg.autograd.grad((x * 2).sum(), mg.tensor([1.0]))
+    with pytest.raises(TypeError, match="inputs must be a Tensor"):
+        mg.autograd.grad((x * 2).sum(), [np.ones(2)])
+
+
+def test_gradcheck_leaves_inputs_and_every_grad_as_it_found_them():
+    layer = mg.nn.Linear(2, 2).double()
+    x = w([[0.3, -0.2]])
+    x.grad = np.array([[5.0, 6.0]])
+    before = x.data.copy()
+    array = x._data
+    assert mg.gradcheck(lambda t: layer(t).tanh(), x)
+    assert x._data is array and np.array_equal(x.data, before)
+    np.testing.assert_array_equal(x.grad, [[5.0, 6.0]])
+    assert layer.weight.grad is None  # parameters inside fn are untouched too
+
+    calls = []
+
+    def fails_on_the_third_call(t):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ArithmeticError("boom")
+        return t * 2
+    with pytest.raises(ArithmeticError, match="boom"):
+        mg.gradcheck(fails_on_the_third_call, x)
+    assert x._data is array and np.array_equal(x.data, before)
+    np.testing.assert_array_equal(x.grad, [[5.0, 6.0]])
+
+
+# ---- autograd state is per thread ------------------------------------------------------------
+
+def _train(steps, evaluate_beside):
+    """Train a small RNN with Adam; optionally an evaluation thread runs the same model under no_grad."""
+    import sys
+    import threading
+    mg.manual_seed(0)
+    rnn, head = mg.nn.RNN(3, 5).double(), mg.nn.Linear(5, 2).double()
+    opt = mg.optim.Adam([*rnn.parameters(), *head.parameters()], lr=1e-2)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.standard_normal((steps, 4, 2, 3)), rng.integers(0, 2, (steps, 2))
+    stop, failures = threading.Event(), []
+
+    def evaluate():
+        probe = rng.standard_normal((4, 2, 3))
+        while not stop.is_set():
+            try:
+                with mg.no_grad(), mg.name_scope("eval"):
+                    out = head(rnn(probe)[1][0])
+                assert not out.requires_grad
+            except BaseException as err:
+                failures.append(err)
+                return
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over as often as possible
+    thread = threading.Thread(target=evaluate) if evaluate_beside else None
+    try:
+        if thread:
+            thread.start()
+        for k in range(steps):
+            loss = mg.functional.cross_entropy(head(rnn(xs[k])[1][0]), ys[k])
+            assert loss.requires_grad and loss.node.scope == ()
+            opt.zero_grad()
+            loss.backward()
+            assert all(p.grad is not None for p in rnn.parameters())
+            opt.step()
+    finally:
+        stop.set()
+        if thread:
+            thread.join()
+        sys.setswitchinterval(switch)
+    assert not failures, failures
+    return [p.data.copy() for p in [*rnn.parameters(), *head.parameters()]]
+
+
+def test_training_beside_a_no_grad_evaluation_thread_is_undisturbed():
+    alone = _train(2000, evaluate_beside=False)
+    beside = _train(2000, evaluate_beside=True)
+    for a, b in zip(alone, beside, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_switches_set_in_one_thread_do_not_reach_another():
+    import threading
+    seen = {}
+    entered, release = threading.Event(), threading.Event()
+
+    def other():
+        with mg.no_grad(), mg.detect_anomaly(), mg.keep_values(), mg.name_scope("theirs"):
+            entered.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    entered.wait(5)
+    x = w([-1.0])
+    with np.errstate(invalid="ignore"):
+        y = x.log()  # nan, but anomaly detection is the other thread's
+    seen["grad"], seen["scope"], seen["kept"] = y.requires_grad, y.node.scope, y.node.data
+    release.set()
+    thread.join()
+    assert seen == {"grad": True, "scope": (), "kept": None}
+
+
+def test_the_collector_pause_is_counted_across_threads():
+    import threading
+
+    from micrograd_seq.graph import collector_paused
+    assert gc.isenabled()
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        with collector_paused():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    inside.wait(5)
+    with collector_paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled(), "the other thread's pause is still on"
+    release.set()
+    thread.join()
+    assert gc.isenabled()

@@ -215,3 +215,97 @@ def test_integer_mask_times_float_keeps_float_dtype():
     assert out.dtype == np.float32
     out.sum().backward()
     np.testing.assert_array_equal(a.grad, [1, 0, 1])
+
+
+# ---- edge cases, as torch (issue 10, section 4) -----------------------------------------------
+
+def test_power_zero_and_small_integer_powers_have_finite_gradients_at_zero():
+    torch = pytest.importorskip("torch")
+    for exponent in (0, 1, 2, 3):
+        a = mg.tensor([0.0, 1.5], requires_grad=True, dtype=np.float64)
+        ta = torch.tensor([0.0, 1.5], requires_grad=True, dtype=torch.float64)
+        (a ** exponent).sum().backward()
+        (ta ** exponent).sum().backward()
+        assert np.isfinite(a.grad).all()
+        np.testing.assert_array_equal(a.grad, ta.grad.numpy())
+
+
+def test_an_integer_tensor_to_a_negative_power_names_the_op():
+    with pytest.raises(ValueError, match=r"pow: an integer tensor \(dtype int64\) cannot be raised to the negative "
+                                         r"power -1"):
+        mg.tensor([2, 3]) ** -1
+    with pytest.raises(TypeError, match="pow: the exponent must be a Python number, got str"):
+        mg.tensor([2.0]) ** "2"
+
+
+def test_transpose_axes_out_of_range_are_refused_not_wrapped():
+    t = mg.tensor(np.ones((2, 3)))
+    for axes in [(1, 2), (0, -3), (0, 0), (0,), (0, 1, 2)]:
+        with pytest.raises(ValueError, match="transpose: axes .* are not a permutation of the 2 axes"):
+            t.transpose(*axes)
+    assert t.transpose(-1, 0).shape == (3, 2)
+
+
+def test_indexing_a_0d_tensor_is_torchs_index_error():
+    t = mg.tensor(2.0)
+    with pytest.raises(IndexError, match=r"getitem: invalid index of a 0-d tensor; use t.item\(\)"):
+        t[0]
+    assert t[...].shape == () and t[None].shape == (1,)
+
+
+def test_empty_dimensions_behave_as_torchs():
+    torch = pytest.importorskip("torch")
+    a = mg.tensor(np.ones((2, 3, 0)), requires_grad=True, dtype=np.float64)
+    b = mg.tensor(np.ones((0, 4)), requires_grad=True, dtype=np.float64)
+    out = a @ b
+    assert out.shape == (2, 3, 4) and not out.data.any()
+    out.sum().backward()
+    assert a.grad.shape == (2, 3, 0) and b.grad.shape == (0, 4)
+
+    empty = mg.tensor(np.zeros((0, 3)), requires_grad=True, dtype=np.float64)
+    assert empty.max(axis=1).shape == torch.zeros(0, 3).amax(dim=1).shape == (0,)
+    with pytest.raises(IndexError, match=r"max: axis 0 of shape \(0, 3\) is empty"):
+        empty.max(axis=0)
+    with pytest.raises(RuntimeError, match="without an axis"):
+        empty.max()
+    assert np.isnan(empty.mean().item()) and np.isnan(torch.zeros(0, 3).mean().item())
+    np.testing.assert_array_equal(empty.sum(axis=0).data, np.zeros(3))
+    assert empty.softmax(axis=0).shape == (0, 3)
+
+    scalar = mg.tensor(2.0, requires_grad=True, dtype=np.float64)
+    assert scalar.sum(axis=0).item() == 2.0 and scalar.sum(axis=-1).item() == 2.0
+    assert scalar.softmax(axis=0).item() == torch.tensor(2.0).softmax(dim=0).item() == 1.0
+    scalar.sum(axis=0).backward()
+    assert scalar.grad == 1.0
+    with pytest.raises(ValueError, match="axis 1 is out of range for shape"):
+        scalar.sum(axis=1)
+
+    pieces = mg.tensor(np.zeros((0, 3))).chunk(2)
+    assert [p.shape for p in pieces] == [t.shape for t in torch.zeros(0, 3).chunk(2)]
+
+
+def test_logsigmoid_is_exact_where_log_of_sigmoid_saturates():
+    torch = pytest.importorskip("torch")
+    x = mg.tensor([-100.0, -20.0, 0.0, 30.0], dtype=np.float32, requires_grad=True)
+    assert x.sigmoid().log().data[0] == -88.0  # the cap, as documented next to sigmoid
+    y = mg.functional.logsigmoid(x)
+    tx = torch.tensor([-100.0, -20.0, 0.0, 30.0], requires_grad=True)
+    ty = torch.nn.functional.logsigmoid(tx)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-6)
+    assert y.data[0] == -100.0
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-6)
+    assert mg.gradcheck(mg.functional.logsigmoid, mg.tensor([-30.0, -1.0, 0.5, 40.0], dtype=np.float64,
+                                                              requires_grad=True))
+
+
+def test_index_arrays_are_copied_so_changing_them_later_changes_nothing():
+    w = mg.tensor(np.arange(4.0), requires_grad=True, dtype=np.float64)
+    idx = np.array([0, 2, 2])
+    cond = np.array([True, False, True, False])
+    y = w[idx].sum() + mg.where(cond, w, 0.0).sum()
+    idx[:] = 3
+    cond[:] = False
+    y.backward()
+    np.testing.assert_array_equal(w.grad, [2, 0, 3, 0])

@@ -143,3 +143,190 @@ def test_other_shape_and_type_errors():
         a[np.array([0.5])]
     with pytest.raises(TypeError, match="where: the condition must be a bool array"):
         mg.where(np.ones(3), a, a)
+
+
+# ---- in-place edits of values a pending backward needs (issue 10, section 1) ----------------
+
+def leaf(values, name=None):
+    return mg.tensor(values, requires_grad=True, dtype=np.float64, name=name)
+
+
+def test_writing_a_saved_leaf_through_data_is_refused_naming_the_op_and_tensor():
+    a, b = leaf([1.0, 2, 3]), leaf([4.0, 5, 6], name="b")
+    y = (a * b).sum()
+    with pytest.raises(RuntimeError, match=r"in-place write refused: 'b' was saved by 'mul' for a pending backward"):
+        b.data[...] = 100
+    y.backward()
+    np.testing.assert_array_equal(a.grad, [4, 5, 6])  # not [100, 100, 100]
+    b.data[...] = 100  # the graph is released: writes work again
+    np.testing.assert_array_equal(b.data, [100, 100, 100])
+
+
+def test_writing_a_recorded_output_through_detach_is_refused_until_backward():
+    a = leaf([0.1, 0.2])
+    h = a.tanh()
+    with pytest.raises(RuntimeError, match=r"output of 'tanh', which a pending backward\(\) may read"):
+        h.detach().data += 1
+    with pytest.raises(RuntimeError, match="'tanh'"):
+        h.data[0] = 5
+    with pytest.raises(RuntimeError, match="'tanh'"):
+        h.data.fill(0)
+    h.sum().backward()
+    np.testing.assert_allclose(a.grad, 1 - np.tanh([0.1, 0.2]) ** 2, rtol=1e-15)
+    h.data[0] = 5  # released
+    assert h.data[0] == 5
+
+
+def test_the_callers_array_behind_from_numpy_is_read_only_while_saved():
+    x = np.array([1.0, 2, 3], np.float32)
+    p = mg.tensor([1.0, 1, 1], requires_grad=True)
+    loss = (p * mg.from_numpy(x)).sum()
+    with pytest.raises(ValueError, match="read-only"):  # numpy's own refusal: the write never happens
+        x[:] = 0
+    loss.backward()
+    np.testing.assert_array_equal(p.grad, [1, 2, 3])
+    x[:] = 0  # writable again once the graph is released
+    assert x.flags.writeable
+
+
+def test_tensor_copies_its_data_so_the_callers_array_never_matters():
+    x = np.array([1.0, 2, 3], np.float32)
+    p = mg.tensor([1.0, 1, 1], requires_grad=True)
+    loss = (p * mg.tensor(x)).sum()
+    x[:] = 0
+    loss.backward()
+    np.testing.assert_array_equal(p.grad, [1, 2, 3])
+
+
+def test_asarray_of_a_pending_value_is_a_read_only_view():
+    a = leaf([1.0, 2])
+    h = a.exp()
+    view = np.asarray(h)
+    assert np.shares_memory(view, h.data) and not view.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        view[0] = 0
+    h.sum().backward()
+    assert np.asarray(h).flags.writeable
+
+
+def test_a_graph_dropped_without_backward_gives_its_arrays_back():
+    b = leaf([4.0, 5, 6])
+    y = (leaf([1.0, 2, 3]) * b).sum()
+    assert not b._data.flags.writeable
+    del y
+    assert b._data.flags.writeable
+    b.data[...] = 0
+
+
+def test_the_lock_lasts_while_any_pending_graph_needs_the_array():
+    a, b = leaf([1.0, 2]), leaf([3.0, 4])
+    y1, y2 = (a * b).sum(), (a * b * 2).sum()
+    y1.backward()
+    with pytest.raises(RuntimeError, match="saved by 'mul'"):
+        b.data[0] = 9  # y2 still needs it
+    y2.backward()
+    b.data[0] = 9
+
+
+def test_optimizer_step_after_retain_graph_works_and_the_stale_graph_refuses_backward():
+    w = mg.nn.Parameter(np.array([1.0, 2.0]), dtype=np.float64)
+    w.name = "w"
+    x = mg.tensor([3.0, 4.0], dtype=np.float64)
+    opt = mg.optim.SGD([w], lr=0.1)
+    l1 = (w * x).sum()
+    l2 = (w * w * x).sum()
+    l1.backward(retain_graph=True)
+    opt.step()  # a common pattern: keeps working
+    np.testing.assert_allclose(w.data, [1 - 0.3, 2 - 0.4])
+    with pytest.raises(RuntimeError, match=r"'w' saved by 'mul' .*was modified in place .*after it was saved"):
+        l2.backward()
+    assert w.grad is not None and np.allclose(w.grad, [3, 4])  # the refused backward added nothing
+    l1.backward()  # d(w . x)/dw = x never read w: l1's graph is not stale (as in torch)
+    np.testing.assert_allclose(w.grad, [6, 8])
+
+
+def test_load_state_dict_after_retain_graph_works_and_makes_the_graph_stale():
+    first, layer = mg.nn.Linear(2, 2), mg.nn.Linear(2, 1)
+    loss = layer(first(mg.tensor([[1.0, 2.0]])).tanh()).sum()  # the gradient into `first` reads layer.weight
+    loss.backward(retain_graph=True)
+    state = {k: v + 1 for k, v in layer.state_dict().items()}
+    layer.load_state_dict(state)
+    np.testing.assert_array_equal(layer.weight.data, state["weight"])
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+
+
+def test_in_place_methods_follow_torchs_rules():
+    w = leaf([1.0, 2.0], name="w")
+    with pytest.raises(RuntimeError, match=r"leaf tensor that requires grad \(w\) is being used in an in-place"):
+        w.add_(1)
+    h = w * 2
+    with pytest.raises(RuntimeError, match="in-place operations on a recorded tensor"):
+        h.mul_(2)
+    with mg.no_grad():
+        with pytest.raises(RuntimeError, match=r"cannot write in place: it is the output of 'mul'"):
+            h.detach().zero_()
+        assert w.add_(1) is w and w.sub_(np.array([1.0, 1.0]), alpha=2) is w
+        w.mul_(3).div_(2)
+        np.testing.assert_array_equal(w.data, [0.0, 1.5])
+        w.copy_(mg.tensor([7.0, 8.0]))
+        np.testing.assert_array_equal(w.data, [7, 8])
+        w.fill_(2).zero_()
+        np.testing.assert_array_equal(w.data, [0, 0])
+        expected = r"copy_: cannot write a value of shape \(3,\) into a tensor of shape \(2,\)"
+        with pytest.raises(ValueError, match=expected):
+            w.copy_(np.ones(3))
+        ints = mg.tensor([1, 2])
+        with pytest.raises(TypeError, match="copy_: cannot write dtype float64 into a tensor of dtype int"):
+            ints.copy_(np.array([0.5, 1.5]))
+
+
+def test_data_setter_swaps_arrays_as_torch():
+    w = leaf([1.0, 2.0])
+    w.data = np.array([3.0, 4.0, 5.0])  # a leaf may change shape and dtype
+    assert w.shape == (3,)
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2, 2, 2])
+    h = w * 2
+    with pytest.raises(ValueError, match="the output of 'mul' has shape"):
+        h.data = np.ones(2)
+    with pytest.raises(TypeError, match="numeric numpy array"):
+        w.data = [1.0, 2.0]
+
+
+# ---- numpy interop (issue 10, section 2) -----------------------------------------------------
+
+def test_np_array_copies_and_asarray_with_copy_true_copies():
+    t = mg.tensor([1.0, 2.0])
+    best = np.array(t)
+    assert not np.shares_memory(best, t.data)
+    assert not np.shares_memory(np.asarray(t, copy=True), t.data)
+    assert np.asarray(t) is t.data  # the no-copy request shares, as numpy's protocol says
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(ValueError, match="needs a copy"):
+        np.asarray(t, dtype=np.float64, copy=False)
+
+
+def test_a_saved_best_copy_does_not_change_when_the_optimizer_steps():
+    w = mg.nn.Parameter(np.array([1.0, 2.0]))
+    best = np.array(w)
+    (w * w).sum().backward()
+    mg.optim.SGD([w], lr=0.5).step()
+    np.testing.assert_array_equal(best, [1.0, 2.0])
+    assert not np.array_equal(w.data, best)
+
+
+def test_comparisons_are_elementwise_bool_tensors_without_grad():
+    a = leaf([1.0, 2.0, 3.0])
+    for result, expected in [(a == 2, [False, True, False]), (a != 2, [True, False, True]),
+                             (a < 2, [True, False, False]), (a <= 2, [True, True, False]),
+                             (a > 2, [False, False, True]), (a >= 2, [False, True, True]),
+                             (2 < a, [False, False, True]), (a == a, [True, True, True])]:  # noqa: SIM300
+        assert isinstance(result, mg.Tensor) and result.dtype == np.bool_ and not result.requires_grad
+        np.testing.assert_array_equal(result.data, expected)
+    assert {a: 1}[a] == 1  # still hashable by identity, as torch's
+    assert bool(mg.tensor(0.0) == 0)
+    with pytest.raises(RuntimeError, match="Boolean value of a tensor with 3 values is ambiguous"):
+        bool(a == 2)
+    with pytest.raises(ValueError, match=r"eq: cannot broadcast shapes \(3,\) and \(2,\)"):
+        a == np.ones(2)  # noqa: B015
