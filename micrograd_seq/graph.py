@@ -20,6 +20,7 @@ so a later backward through the stale graph refuses to run, as torch's version c
 """
 from __future__ import annotations
 
+import contextvars
 import gc
 import threading
 from collections.abc import Callable, Sequence
@@ -27,8 +28,8 @@ from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 
-__all__ = ["MODE", "Switches", "Node", "Block", "IndexedGrad", "SavedArrays", "run_backward", "describe", "bad_kind",
-           "collector_paused", "array_lock", "bump_version"]
+__all__ = ["MODE", "Switches", "switches", "Node", "Block", "IndexedGrad", "SavedArrays", "run_backward", "describe",
+           "bad_kind", "collector_paused", "array_lock", "bump_version"]
 
 
 class Switches(NamedTuple):
@@ -41,20 +42,22 @@ class Switches(NamedTuple):
     trace: list[Node] | None = None  # replay: every node the sweep visits, in order
 
 
+_SWITCHES: contextvars.ContextVar[Switches] = contextvars.ContextVar(
+    "micrograd_seq.switches", default=Switches())  # noqa: B039 (a named tuple: immutable)
+switches = _SWITCHES.get  # the switches in force: this thread's (each thread starts from the defaults)
+
+
 def _switch(field: str) -> property:
     def get(mode: _Mode) -> Any:
-        return getattr(mode.now, field)
+        return getattr(_SWITCHES.get(), field)
 
     def set_(mode: _Mode, value: Any) -> None:
-        mode.now = mode.now._replace(**{field: value})
-    return property(get, set_, doc=f"The current ``{field}`` switch (this thread's).")
+        _SWITCHES.set(_SWITCHES.get()._replace(**{field: value}))
+    return property(get, set_, doc=f"The ``{field}`` switch in force (this thread's).")
 
 
-class _Mode(threading.local):
-    """The autograd switches, one set per thread (set by the context managers in ``autograd``)."""
-
-    def __init__(self) -> None:
-        self.now = Switches()
+class _Mode:
+    """The autograd switches by name, per thread (a context variable, so asyncio tasks keep theirs too)."""
 
     grad_enabled = _switch("grad_enabled")
     anomaly = _switch("anomaly")
@@ -179,21 +182,26 @@ def _gather(node: Node) -> None:
 
 def _tiled(pieces: list[IndexedGrad], shape: tuple[int, ...]) -> np.ndarray | None:
     """The pieces joined in one concatenate, if they are blocks that tile ``shape`` exactly."""
-    blocks = [p.block for p in pieces]
-    first = blocks[0]
-    if first is None or any(b is None or b.axis != first.axis or b.squeezed != first.squeezed for b in blocks):
+    first = pieces[0].block
+    if first is None:
         return None
-    order = sorted(range(len(pieces)), key=lambda k: blocks[k].start)  # type: ignore[union-attr]
-    end = 0
-    for k in order:
-        block = blocks[k]
-        assert block is not None
-        if block.start != end:
+    by_start = {}
+    for piece in pieces:
+        block = piece.block
+        if block is None or block.axis != first.axis or block.squeezed != first.squeezed:
             return None
-        end = block.stop
-    if end != shape[first.axis]:
+        by_start[block.start] = piece
+    if len(by_start) != len(pieces):
+        return None  # two pieces of the same block add up: not a tiling
+    values, end = [], 0
+    while end < shape[first.axis]:
+        piece = by_start.get(end)
+        if piece is None:
+            return None
+        values.append(piece.value)
+        end = piece.block.stop  # type: ignore[union-attr]
+    if len(values) != len(pieces):
         return None
-    values = [pieces[k].value for k in order]
     return np.stack(values, first.axis) if first.squeezed else np.concatenate(values, first.axis)
 
 
@@ -273,8 +281,9 @@ def _sweep(root: Node, seed: np.ndarray, retain_graph: bool, keep_grads: bool,
         for i in range(len(parents) - 1, -1, -1):
             parent = parents[i]
             if parent.requires_grad:
-                if grads[i] is not None:
-                    _accumulate(parent, grads[i])
+                g = grads[i]
+                if g is not None:
+                    _accumulate(parent, g)
                 parent.pending -= 1
                 if parent.pending == 0:
                     ready.append(parent)

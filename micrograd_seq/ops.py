@@ -8,6 +8,7 @@ shapes only, never over tensors, so graphs hold no reference cycles.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -90,7 +91,7 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
     negative x gives the dtype's smallest sigmoid instead of an overflow; elsewhere this is the
     plain formula.
     """
-    t = np.negative(x, out=np.empty_like(x))  # an array even for 0-d x, so the steps can work in place
+    t = -x if x.ndim else np.negative(x, out=np.empty_like(x))  # an array even for 0-d x: steps work in place
     cap = _EXP_CAP.get(t.dtype)
     if cap is None:
         cap = _EXP_CAP[t.dtype] = float(np.floor(np.log(np.finfo(t.dtype).max)))
@@ -259,6 +260,11 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return record("matmul", out, (a, b), backward, reads=(1, 0))
 
 
+# Blocks are values, and the same few recur every time step (x_proj[k], the four gate chunks): a cache
+# of them makes slicing cheaper than building a named tuple each time.
+_block = functools.lru_cache(maxsize=4096)(Block)
+
+
 def _rows(x: np.ndarray) -> np.ndarray:
     """(..., n) as a matrix (rows, n); well defined when some size is 0, unlike reshape(-1, n)."""
     return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
@@ -376,7 +382,7 @@ def getitem(a: Tensor, key: Any) -> Tensor:
         if not -shape[0] <= key < shape[0]:
             raise IndexError(f"getitem: index {key} is out of range for axis 0 of shape {shape}")
         start = key % shape[0]
-        return _take(a, key, False, "getitem", key, Block(0, start, start + 1, True))
+        return _take(a, key, False, "getitem", key, _block(0, start, start + 1, True))
     if not shape and not (key is None or key is Ellipsis or key == ()):
         raise IndexError("getitem: invalid index of a 0-d tensor; use t.item() to get its number")
     index, repeats = _index(key)
@@ -450,10 +456,10 @@ def chunk(a: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
     size = -(-length // chunks)
     lead = (slice(None),) * ax
     if length == 0:  # as torch: every piece empty
-        return [_take(a, (*lead, slice(0, 0)), False, "chunk", block=Block(ax, 0, 0, False))
+        return [_take(a, (*lead, slice(0, 0)), False, "chunk", block=_block(ax, 0, 0, False))
                 for _ in range(chunks)]
     return [_take(a, (*lead, slice(start, start + size)), False, "chunk",
-                  block=Block(ax, start, builtins.min(start + size, length), False))
+                  block=_block(ax, start, builtins.min(start + size, length), False))
             for start in range(0, length, size)]
 
 

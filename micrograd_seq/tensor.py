@@ -19,7 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from .graph import MODE, BackwardFn, Node, SavedArrays, array_lock, bad_kind, bump_version, describe, run_backward
+from .graph import (
+    MODE,
+    BackwardFn,
+    Node,
+    SavedArrays,
+    array_lock,
+    bad_kind,
+    bump_version,
+    describe,
+    run_backward,
+    switches,
+)
 
 __all__ = ["Tensor", "tensor", "from_numpy", "set_default_dtype", "get_default_dtype", "record", "as_tensor_like",
            "to_numpy"]
@@ -557,7 +568,7 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
     ``view``: the output may share the (single) input's memory (``W.T``, ``x[t]``), so a leaf's
     array is held too: later ops may save the view, and writing the leaf would change it.
     """
-    now = MODE.now
+    now = switches()
     if now.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
         raise RuntimeError(f"detect_anomaly: '{op}' produced {bad_kind(out)} in its forward"
                            + (f" in scope {'/'.join(now.scope)}" if now.scope else ""))
@@ -588,8 +599,11 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
         parents = tuple([t.node or t._leaf_node() for t in inputs])
     node = result.node = Node(op, parents, needs, backward_fn, out, True, now.keep_values, now.scope)
     if reads:
-        _hold_leaf_arrays(node, inputs, reads)
-    elif view and isinstance(out, np.ndarray) and out.base is not None:
+        for parent in parents:
+            if parent.op is None:  # a leaf: its owner may write its array
+                _hold_leaf_arrays(node, inputs, reads)
+                break
+    elif view and parents[0].op is None and out.base is not None:
         _hold_leaf_arrays(node, inputs, (0,))
     return result
 
