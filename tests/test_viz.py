@@ -227,13 +227,14 @@ def test_a_long_row_of_steps_is_one_strip_in_time_order(f64):
     dot = Dot(mg.viz.draw(loss, collapse="t", grads=True).source)
     (strip,) = [n for n in dot.nodes if n.startswith("strip")]
     label = dot.nodes[strip]["label"]
-    cells = re.findall(r'<td port="p(\d+)" bgcolor="(#[0-9a-f]{6})"><font color="#[0-9a-f]{6}">t=(\d+)<br/>', label)
-    assert [(int(p), int(t)) for p, _, t in cells] == [(t, t) for t in range(steps)]
+    cells = re.findall(r'<td port="p(\d+)" id="s_t=(\d+)" href="#" title="[^"]*" bgcolor="(#[0-9a-f]{6})">'
+                       r'<font color="#[0-9a-f]{6}">t=\2<br/>', label)
+    assert [(int(p), int(t)) for p, t, _ in cells] == [(t, t) for t in range(steps)]
     assert f"{steps} steps, hidden passed on from each to the next" in label
     assert not any(n.startswith("s_") for n in dot.nodes)
     (w_hh,) = dot.labelled("weight_hhᵀ")
     assert sorted(t for s, t, _ in dot.edges if s == w_hh) == sorted(f"{strip}:p{t}" for t in range(steps))
-    assert luminance(cells[0][1]) > luminance(cells[-1][1]), "the strip fades back in time too"
+    assert luminance(cells[0][2]) > luminance(cells[-1][2]), "the strip fades back in time too"
 
 
 # ---- gradients -------------------------------------------------------------------
