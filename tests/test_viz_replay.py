@@ -1,4 +1,5 @@
 """The backward replay: a self-contained page and a text listing of the order backward() visits nodes."""
+import html
 import itertools
 import json
 import re
@@ -35,9 +36,20 @@ def unrolled_rnn(steps, hidden=3, features=2, seed=0):
 
 
 def page_data(page):
+    """The page's embedded data, each visit expanded from its compact columns into a dict."""
     match = re.search(r'<script type="application/json" id="mg-data">(.*?)</script>', page, re.S)
     assert match, "the page embeds its data as JSON"
-    return json.loads(match.group(1))
+    data = json.loads(match.group(1))
+    data["visits"] = [{"box": data["boxes"][box], **data["infos"][info], "norm": norm,
+                       "edges": [data["edges"][e] for e in flows]} for box, info, norm, flows in data["visits"]]
+    return data
+
+
+def drawn_ids(page):
+    """The ids of the boxes drawn as graph nodes, and of those drawn as cells of a strip."""
+    nodes = set(re.findall(r'<g id="([^"]*)" class="node"', page))
+    cells = {html.unescape(c) for c in re.findall(r'<g id="a_([^"]*)">', page)}
+    return {html.unescape(n) for n in nodes} | cells
 
 
 def requiring_grad(root):
@@ -55,8 +67,8 @@ def requiring_grad(root):
 def rnn_page(f64, tmp_path):
     steps = 4
     loss, params = unrolled_rnn(steps)
-    path = mg.viz.replay(loss, tmp_path / "replay.html")
-    return steps, loss, params, path, path.read_text(encoding="utf-8")
+    page = mg.viz.replay(loss, tmp_path / "replay.html")
+    return steps, loss, params, page.path, page.path.read_text(encoding="utf-8")
 
 
 # ---- the page -----------------------------------------------------------------
@@ -128,7 +140,7 @@ def test_lstm_layer_weight_hh_gets_t_contributions(tmp_path):
     mg.manual_seed(0)
     lstm = mg.nn.LSTM(2, 3)
     out, _ = lstm(mg.tensor(np.random.default_rng(0).normal(size=(steps, 1, 2))))
-    data = page_data(mg.viz.replay(out.sum(), tmp_path / "lstm.html").read_text(encoding="utf-8"))
+    data = page_data(mg.viz.replay(out.sum(), tmp_path / "lstm.html").html)
     weight_hh = next(p for p in data["params"] if p["name"] == "weight_hh_l0")
     assert [data["visits"][k]["time"] for k in weight_hh["from"]] == ["t=2", "t=1", "t=0"]
 
@@ -136,7 +148,7 @@ def test_lstm_layer_weight_hh_gets_t_contributions(tmp_path):
 @requires_dot
 def test_collapsed_drawing_highlights_the_step_box(f64, tmp_path):
     loss, _ = unrolled_rnn(3)
-    page = mg.viz.replay(loss, tmp_path / "c.html", collapse="t").read_text(encoding="utf-8")
+    page = mg.viz.replay(loss, tmp_path / "c.html", collapse="t").html
     drawn = set(re.findall(r'<g id="([^"]*)" class="node"', page))
     boxes_per_step = {}
     for v in page_data(page)["visits"]:
@@ -150,7 +162,7 @@ def test_collapsed_drawing_highlights_the_step_box(f64, tmp_path):
 @requires_dot
 def test_names_cannot_break_out_of_the_page(f64, tmp_path):
     x = mg.tensor([1.0, 2.0], requires_grad=True, name="</script><script>alert(1)</script>")
-    page = mg.viz.replay((x * x).sum(), tmp_path / "n.html").read_text(encoding="utf-8")
+    page = mg.viz.replay((x * x).sum(), tmp_path / "n.html").html
     assert page_data(page)["params"][0]["name"] == "</script><script>alert(1)</script>"
     assert "<script>alert" not in page
 
