@@ -250,42 +250,49 @@ def elide(view: View, max_nodes: int) -> tuple[View, int]:
     if longest < 3:
         return view, 0
     with collector_paused():
-        users: dict[str, set[str]] = {}
-        for source, target in view.edges:
-            users.setdefault(source, set()).add(target)
-        roots = set(view.roots)
-        # Boxes outside the steps that might be left out with them, consumers first.
-        others = [(box_id, users[box_id]) for box_id in reversed(view.boxes)
-                  if view.boxes[box_id].kind != "group" and box_id not in roots and box_id in users]
+        spans = _spans(view, rows)
+        lengths = {row: len(steps) for row, steps in rows.items()}
+
+        def left_out(keep: int) -> int:  # boxes merged away when ``keep`` steps stay at each end of every row
+            rows_cut = sum(1 for n in lengths.values() if n > 2 * keep)
+            return sum(1 for row, low, high in spans.values() if keep <= low and high < lengths[row] - keep) - rows_cut
+
         best, low, high = 1, 1, (longest - 1) // 2  # keep k steps at each end, leaving at least one out
         while low <= high:  # the largest k that fits; if none does, k = 1 and trim() takes over
             keep = (low + high) // 2
-            merged = _elided_steps(rows, others, keep)
-            if len(view.boxes) - sum(map(len, merged.values())) + len(merged) <= max_nodes:
+            if len(view.boxes) - left_out(keep) <= max_nodes:
                 best, low = keep, keep + 1
             else:
                 high = keep - 1
-        merged = _elided_steps(rows, others, best)
+        merged: dict[tuple[str, ...], list[str]] = {}
+        for box_id, (row, first, last) in spans.items():
+            if best <= first and last < lengths[row] - best:
+                merged.setdefault(row, []).append(box_id)
         groups = {row: (members, _steps_left_out(view, members)) for row, members in merged.items()}
         return _merge(view, groups), best
 
 
-def _elided_steps(rows: dict[tuple[str, ...], list[str]], others: list[tuple[str, set[str]]],
-                  keep: int) -> dict[tuple[str, ...], list[str]]:
-    """For each row longer than 2 * keep steps, the boxes left out: its middle steps and what only they use."""
-    out: dict[str, tuple[str, ...]] = {}  # box id -> the row it is left out of
+def _spans(view: View, rows: dict[tuple[str, ...], list[str]]) -> dict[str, tuple[tuple[str, ...], int, int]]:
+    """For each box that could be left out with steps: its row and the first and last step it is (or feeds).
+
+    A step spans itself. A box outside the steps that only steps of one row use, directly or
+    through other such boxes, spans from the first to the last of them: it is left out when they
+    all are. Roots and everything else span nothing (they are absent).
+    """
+    spans: dict[str, tuple[tuple[str, ...], int, int]] = {}
     for row, steps in rows.items():
-        for box_id in steps[keep:len(steps) - keep]:
-            out[box_id] = row
-    for box_id, targets in others:
-        fed = {out.get(target) for target in targets}
-        only = fed.pop() if len(fed) == 1 else None
-        if only is not None:
-            out[box_id] = only
-    merged: dict[tuple[str, ...], list[str]] = {}
-    for box_id, row in out.items():
-        merged.setdefault(row, []).append(box_id)
-    return merged
+        spans.update((box_id, (row, k, k)) for k, box_id in enumerate(steps))
+    users: dict[str, list[str]] = {}
+    for source, target in view.edges:
+        users.setdefault(source, []).append(target)
+    roots = set(view.roots)
+    for box_id in reversed(view.boxes):  # consumers come after what they use
+        if box_id in spans or box_id in roots or box_id not in users:
+            continue
+        fed = [spans[target] for target in users[box_id] if target in spans]
+        if len(fed) == len(users[box_id]) and len({row for row, _, _ in fed}) == 1:
+            spans[box_id] = (fed[0][0], min(first for _, first, _ in fed), max(last for _, _, last in fed))
+    return spans
 
 
 def _steps_left_out(view: View, members: list[str]) -> tuple[str, str]:
