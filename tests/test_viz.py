@@ -251,7 +251,7 @@ def test_a_10000_step_lstm_draws_within_max_nodes(f64):
     loss, _ = lstm_loss(steps=10_000)
     loss.backward(retain_all_grads=True)
     start = time.perf_counter()
-    with pytest.warns(UserWarning, match=r"drawn are the first and last \d+ time steps of each long row"):
+    with pytest.warns(UserWarning, match=r"only the first and last \d+ time steps of each long row are drawn"):
         graph = mg.viz.draw(loss, grads=True)
     svg = graph.pipe(format="svg") if shutil.which("dot") else b""
     seconds = time.perf_counter() - start
@@ -282,7 +282,7 @@ def test_no_drawing_exceeds_max_nodes(kind, steps, options, max_nodes):
 
 def test_left_out_steps_are_one_box_between_the_kept_ones():
     loss, _ = lstm_loss(steps=100)
-    with pytest.warns(UserWarning, match=r"\d+ boxes \(more than max_nodes=30\): drawn are the first and last"):
+    with pytest.warns(UserWarning, match=r"\d+ boxes \(more than max_nodes=30\), so only the first and last"):
         dot = Dot(mg.viz.draw(loss, collapse="t", max_nodes=30).source)
     (elided,) = [n for n in dot.nodes if n.startswith("elided_")]
     title, detail = dot.nodes[elided]["label"].split("\\n")[:2]

@@ -71,8 +71,8 @@ def drawn_view(nodes: list[Node], collapse: str | int | None, max_nodes: int | N
         if trimmed is not view:
             kept = (f"{kept} and then " if kept else "") + f"the {max_nodes - 1} boxes nearest the output"
         view = trimmed
-        why = (f"{why}; " if why else "") + f"{size} boxes (more than max_nodes={max_nodes}): drawn are {kept}, " \
-              "and one box for the rest"
+        too_many = f"still {size} boxes, so" if why else f"{size} boxes (more than max_nodes={max_nodes}), so"
+        why = (f"{why}; " if why else "") + f"{too_many} only {kept} are drawn, and one box for the rest"
     if why:
         note = f"{why}; pass collapse= to choose, or max_nodes=None for every op"
         warnings.warn(f"draw: {note}", stacklevel=3)
