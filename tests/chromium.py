@@ -149,6 +149,7 @@ class Chromium:
         page = Page(self, session)
         for domain in ("Page", "Runtime", "Log"):
             page.send(f"{domain}.enable")
+        page.send("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True})
         page.send("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
         page.goto(url)
@@ -176,6 +177,18 @@ class Page:
             details = result["exceptionDetails"]
             raise ProtocolError(f"the page raised {details.get('exception', {}).get('description') or details['text']}")
         return result["result"].get("value")
+
+    def frames(self) -> list[Page]:
+        """The page's inner frames that run in a process of their own (a sandboxed iframe), as pages."""
+        inner = []
+        for event in self.browser.events:
+            if (event.get("sessionId") == self.session and event["method"] == "Target.attachedToTarget"
+                    and event["params"]["targetInfo"]["type"] == "iframe"):
+                frame = Page(self.browser, event["params"]["sessionId"])
+                for domain in ("Runtime", "Log"):  # enabling replays what the frame logged so far
+                    frame.send(f"{domain}.enable")
+                inner.append(frame)
+        return inner
 
     def text(self, selector: str) -> str:
         return self.evaluate(f"document.querySelector({json.dumps(selector)}).textContent")

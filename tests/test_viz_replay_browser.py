@@ -8,6 +8,7 @@ skipped with a note saying how to install it, except under CI, where a missing b
 """
 from __future__ import annotations
 
+import html
 import os
 import shutil
 
@@ -166,3 +167,34 @@ def test_fit_shows_the_whole_graph_in_the_pane(browser, tmp_path):
     assert min(room_w - width, room_h - height) < 1, "and as large as the pane allows"
     assert page.evaluate("(p => p.scrollWidth <= p.clientWidth)(document.getElementById('mg-graph'))"), "no scrollbar"
     assert page.console_errors() == []
+
+
+def test_the_page_runs_inline_in_a_notebook_frame(browser, tmp_path):
+    """What Jupyter shows for ``page`` on a line of its own: the page in a sandboxed iframe, working."""
+    written, data, _ = lstm_replay(tmp_path, 3)
+    notebook = tmp_path / "notebook.html"
+    notebook.write_text(f"<!doctype html><html><body><p>Out[1]:</p>{written._repr_html_()}</body></html>",
+                        encoding="utf-8")
+    page = browser.open(notebook.as_uri())
+    page.wait_until("document.querySelector('iframe').offsetHeight > 500")
+    (frame,) = page.frames()
+    total = len(data["visits"])
+    frame.wait_until("document.getElementById('mg-count') !== null")
+    assert frame.text("#mg-count") == f"0 / {total}"
+    frame.evaluate("document.getElementById('mg-last').click()")
+    assert frame.text("#mg-count") == f"{total} / {total}"
+    assert page.console_errors() == frame.console_errors() == []
+
+
+def test_console_errors_are_seen_in_pages_and_frames(browser, tmp_path):
+    """The check above can fail: errors logged or thrown, in a page or in its sandboxed frame, are reported."""
+    script = "<script>console.error('logged on purpose'); null.thrown_on_purpose;</script>"
+    inner = html.escape(f"<!doctype html><p>inner</p>{script}", quote=True)
+    outer = tmp_path / "errors.html"
+    outer.write_text(f'<!doctype html><p>outer</p>{script}<iframe srcdoc="{inner}" sandbox="allow-scripts"></iframe>',
+                     encoding="utf-8")
+    page = browser.open(outer.as_uri())
+    page.wait_until("document.querySelector('iframe') !== null")
+    (frame,) = page.frames()
+    for errors in (page.console_errors(), frame.console_errors()):
+        assert any("logged on purpose" in e for e in errors) and any("thrown_on_purpose" in e for e in errors)
