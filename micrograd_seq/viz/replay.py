@@ -278,7 +278,9 @@ def _contributions(trace: _Trace, leaf: Node) -> list[np.ndarray]:
             sent = gradient_sent(consumer, parent)
             chain = parent
             while sent is not None and chain is not leaf:  # back through W.T (or a reshape) to W itself
-                sent = np.asarray(chain.backward_fn(sent, chain.needs)[0], dtype=np.float64)
+                backward = chain.backward_fn
+                assert backward is not None  # the traced backward keeps the graph
+                sent = np.asarray(backward(sent, chain.needs)[0], dtype=np.float64)
                 chain = chain.parents[0]
             if sent is not None:
                 total += sent
