@@ -117,24 +117,32 @@ def train_delayed_copy(clip: float | None, seed: int, gain: float = 2.0, steps: 
     return np.array(rows)
 
 
-def plot_clipping(path: Path, clip: float = 1.0) -> None:
+def clipping_runs(clip: float = 1.0) -> dict[str, list[np.ndarray]]:
+    """The last figure's twelve runs: six initialisations without clipping, the same six with it."""
+    return {label: [train_delayed_copy(max_norm, seed) for seed in SEEDS]
+            for max_norm, label in ((None, "no clipping"), (clip, f"clip_grad_norm_({clip})"))}
+
+
+def summary(label: str, seed: int, rows: np.ndarray) -> str:
+    """One run in a line: loss at the start and over the last 20 steps, its extremes, saturation at the end."""
+    return (f"{label:>20} seed {seed}: loss {rows[0, 0]:.3f} -> {rows[-20:, 0].mean():.3f}, largest step "
+            f"{rows[:, 2].max():.2f}, largest gradient {rows[:, 1].max():.1f}, saturated at the end {rows[-1, 3]:.2f}")
+
+
+def plot_clipping(runs: dict[str, list[np.ndarray]], path: Path, clip: float = 1.0) -> None:
     """Four panels against the SGD step, six runs each with and without clipping; each unclipped run's
     largest step is marked in every panel, so its loss spike and the saturation it leaves line up."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
-    for max_norm, color, label in ((None, "tab:red", "no clipping"), (clip, "tab:blue", f"clip_grad_norm_({clip})")):
-        for seed in SEEDS:
-            rows = train_delayed_copy(max_norm, seed)
+    for (label, seeds), color in zip(runs.items(), ("tab:red", "tab:blue"), strict=True):
+        for seed, rows in enumerate(seeds):
             biggest = int(rows[:, 2].argmax())
             for ax, column in zip(axes, rows.T, strict=True):
                 ax.plot(column, color=color, alpha=0.6, lw=1, label=label if seed == 0 else None)
-                if max_norm is None:
+                if label == "no clipping":
                     ax.plot(biggest, column[biggest], "o", color=color, ms=5, mec="k", mew=0.6,
                             label="largest step of a run" if seed == 0 and ax is axes[0] else None)
-            print(f"{label:>20} seed {seed}: loss {rows[0, 0]:.3f} -> {rows[-20:, 0].mean():.3f}, "
-                  f"largest step {rows[:, 2].max():.2f} (gradient norm {rows[:, 1].max():.1f}), "
-                  f"saturated at the end {rows[-1, 3]:.2f}")
     axes[0].set(ylabel="training loss (mean cross-entropy)", ylim=(0, 1.6))
     axes[1].set(ylabel="gradient norm before clipping", yscale="log")
     axes[1].axhline(clip, color="k", lw=0.8, ls="--")
@@ -164,8 +172,12 @@ def main(folder: Path) -> None:
     print(f"wrote {path}")
     path = plot_gain_sweep(gain_sweep(x, loss_fn), folder / "gradient-flow-gain-sweep.png")
     print(f"wrote {path}")
+    runs = clipping_runs()
+    for label, seeds in runs.items():
+        for seed, rows in enumerate(seeds):
+            print(summary(label, seed, rows))
     path = folder / "gradient-flow-clipping.png"
-    plot_clipping(path)
+    plot_clipping(runs, path)
     print(f"wrote {path}")
 
 
