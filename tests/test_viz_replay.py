@@ -48,6 +48,12 @@ def page_data(page):
     return data
 
 
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def drawn_ids(page):
     """The ids of the boxes drawn as graph nodes, and of those drawn as cells of a strip."""
     nodes = set(re.findall(r'<g id="([^"]*)" class="node"', page))
@@ -182,6 +188,7 @@ def test_replay_returns_a_page_that_names_its_file_and_shows_inline(f64, tmp_pat
     srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)" sandbox="allow-scripts" style="[^"]*"></iframe>', frame)
     assert srcdoc and html.unescape(srcdoc[1]) == page.html, "the whole page, escaped into the frame"
     assert not list((tmp_path / "sub").glob(".*.tmp")), "written atomically, no temporary file left"
+    assert page.path.stat().st_mode & 0o777 == 0o666 & ~current_umask(), "the permissions open() would give"
 
 
 @requires_dot
@@ -258,7 +265,7 @@ def test_a_failure_after_the_backward_never_adds_to_grad(f64, tmp_path, monkeypa
 
     def full_disk(path, text):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(replay_module, "_write_atomically", full_disk)
+    monkeypatch.setattr(replay_module, "write_atomically", full_disk)
     with pytest.raises(OSError, match="No space left"):
         mg.viz.replay(loss, tmp_path / "r.html")
     assert all(np.array_equal(p.grad, np.ones(p.shape)) for p in params.values()), "put back as they were"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,8 @@ from ..tensor import Tensor
 from .render import render
 from .view import View, Walk, collect, elide, trim, walk
 
-__all__ = ["draw", "save", "GraphvizNotFoundError", "drawn_view", "check_options", "check_grad_range"]
+__all__ = ["draw", "save", "GraphvizNotFoundError", "drawn_view", "check_options", "check_grad_range",
+           "write_atomically"]
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot"}
 _RANKDIRS = ("LR", "TB", "RL", "BT")
@@ -117,20 +119,38 @@ def save(*roots: Any, path: str | os.PathLike | None = None, **options: Any) -> 
     graph = draw(*roots, **options)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
-        path.write_text(graph.source, encoding="utf-8")
+        write_atomically(path, graph.source.encode("utf-8"))
         return path
     try:
         picture = graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound as err:
         source = path.with_suffix(".dot")
-        source.write_text(graph.source, encoding="utf-8")
+        write_atomically(source, graph.source.encode("utf-8"))
         raise GraphvizNotFoundError(
             f"save: the Graphviz program 'dot' is not installed (or not on PATH), so {path.name} could not be "
             f"rendered. The DOT source was written to {source}. Install Graphviz (Debian/Ubuntu: sudo apt-get "
             f"install graphviz; macOS: brew install graphviz; conda: conda install graphviz), then run "
             f"`dot -T{fmt} {source} -o {path}` or save again") from err
-    path.write_bytes(picture)
+    write_atomically(path, picture)
     return path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then move it into place in one step.
+
+    A reader never sees half a file, and a failure leaves any earlier file as it was.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)  # the permissions a plain open() would give, not mkstemp's 0600
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _root_nodes(roots: Sequence[Any]) -> list[Node]:

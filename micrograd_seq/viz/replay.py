@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from ..graph import MODE, Node, collector_paused
 from ..tensor import Tensor
-from .draw import GraphvizNotFoundError, check_grad_range, check_options, drawn_view
+from .draw import GraphvizNotFoundError, check_grad_range, check_options, drawn_view, write_atomically
 from .grads import gradient_sent, node_norm
 from .render import render
 from .view import View
@@ -113,7 +112,7 @@ def replay(loss: Tensor, path: str | os.PathLike, **draw_options: Any) -> Replay
             svg = _inline_svg(picture.pipe(format="svg").decode("utf-8"))
             data = json.dumps(_page_data(trace, view, loss), separators=(",", ":")).replace("<", "\\u003c")
             page = _fill_template(title=f"Backward pass replay: {len(trace.visits)} nodes", svg=svg, data=data)
-            _write_atomically(path, page)
+            write_atomically(path, page.encode("utf-8"))
         except BaseException:
             _restore(saved)
             raise
@@ -203,18 +202,6 @@ def _restore(saved: list[tuple[Node, np.ndarray | None]]) -> None:
     for node, grad in saved:
         node.grad = grad
         node.owned = grad is not None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then move it into place in one step."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # ---- tracing ----------------------------------------------------------------
