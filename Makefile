@@ -1,4 +1,4 @@
-# make test: set up .venv (package + test tools + torch oracle + Graphviz dot) and run the whole suite.
+# make test: set up .venv (package + test tools + torch oracle), Graphviz dot and Chromium, and run the whole suite.
 # make demo: the same set-up without the test tools, then the tour (python -m micrograd_seq demo).
 # make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) over the tree and mypy over the package.
 PYTHON ?= python3
@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: test demo lint dot clean
+.PHONY: test demo lint dot chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,19 @@ dot:
 		     "macOS: brew install graphviz; conda: conda install graphviz). Rendering tests will be skipped."; \
 	fi
 
-test: $(VENV)/.installed-test dot
+# The replay page's tests drive headless Chromium over the DevTools protocol (no browser download).
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium (Debian package chromium) for the replay page's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium fonts-liberation >/dev/null; \
+	else \
+		echo "Chromium is missing: install it (Debian: sudo apt-get install chromium; Ubuntu:" \
+		     "sudo apt-get install chromium-browser; or put chromium on PATH). The browser tests will be skipped."; \
+	fi
+
+test: $(VENV)/.installed-test dot chromium
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-lint

@@ -6,11 +6,13 @@
 Each picture is the page's example: a layer from ``mg.nn`` run on a random sequence, with a
 small loss on the last output so that gradients flow back through every step. The full graphs
 are drawn top to bottom (``rankdir="TB"``), which fits a page column; the rows of steps left to right.
+The replay page's screenshot comes from make_replay_screenshot.py.
 """
 from __future__ import annotations
 
 import argparse
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +49,15 @@ PICTURES = {
     "lstm-collapsed": (lambda: unrolled_loss("LSTM", 6), dict(collapse="t")),
     "lstm-layers": (lambda: unrolled_loss("LSTM", 4, num_layers=2), dict(collapse="t")),
     "lstm-grads": (lambda: unrolled_loss("LSTM", 3, backward=True), dict(grads=True, rankdir="TB")),
-    "rnn-vanishing": (lambda: unrolled_loss("RNN", 20, hidden=8, backward=True), dict(collapse="t", grads=True)),
-    "lstm-20-grads": (lambda: unrolled_loss("LSTM", 20, hidden=8, backward=True), dict(collapse="t", grads=True)),
+    # The RNN and the LSTM over 20 steps on one colour scale, so their fading can be compared.
+    "rnn-vanishing": (lambda: unrolled_loss("RNN", 20, hidden=8, backward=True),
+                      dict(collapse="t", grads=True, grad_range=(1e-8, 1))),
+    "lstm-20-grads": (lambda: unrolled_loss("LSTM", 20, hidden=8, backward=True),
+                      dict(collapse="t", grads=True, grad_range=(1e-8, 1))),
     "rnn-cell-values": (cell_with_values, dict(show_values=True)),
     "rnn-60-strip": (lambda: unrolled_loss("RNN", 60, hidden=8, backward=True),
                      dict(collapse="t", grads=True, rankdir="TB")),
+    "lstm-10000": (lambda: unrolled_loss("LSTM", 10_000), dict(max_nodes=60)),  # the first and last steps
 }
 
 
@@ -68,7 +74,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=IMAGES, help="folder to write into (default docs/images)")
     args = parser.parse_args()
     for name, (make_loss, options) in PICTURES.items():
-        path = mg.viz.save(make_loss(), path=args.out / f"viz-{name}.{args.format}", **options)
+        with warnings.catch_warnings():  # the long ones are collapsed on purpose; the picture says so
+            warnings.simplefilter("ignore", UserWarning)
+            path = mg.viz.save(make_loss(), path=args.out / f"viz-{name}.{args.format}", **options)
         if args.format == "svg":
             path.write_text(stable_ids(path.read_text(encoding="utf-8")), encoding="utf-8")
         print(path)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import micrograd_seq as mg
+from micrograd_seq._cli import Parser, folder_problem
 
 
 def draw_unrolled_lstm(out: Path) -> list[Path]:
@@ -26,7 +28,7 @@ def draw_unrolled_lstm(out: Path) -> list[Path]:
     loss = mg.functional.cross_entropy(head(output[-1]), [1])
     written = [mg.viz.save(loss, path=out / "lstm_unrolled.svg"),
                mg.viz.save(loss, path=out / "lstm_collapsed.svg", collapse="t")]
-    written.append(mg.viz.replay(loss, out / "lstm_backward_replay.html"))  # runs backward, keeps the grads
+    written.append(mg.viz.replay(loss, out / "lstm_backward_replay.html").path)  # runs backward, keeps the grads
     written.append(mg.viz.save(loss, path=out / "lstm_gradients.svg", grads=True))
     return written
 
@@ -50,9 +52,9 @@ def train_small_lstm(seconds: float) -> tuple[float, float, str]:
     embed, lstm, head = mg.nn.Embedding(len(chars), 16), mg.nn.LSTM(16, 32), mg.nn.Linear(32, len(chars))
     params = [*embed.parameters(), *lstm.parameters(), *head.parameters()]
     optimizer = mg.optim.Adam(params, lr=0.02)
-    first = last = None
+    losses: list[float] = []
     start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
+    while not losses or time.perf_counter() - start < seconds:  # at least one pass, however short the time
         state = None
         for begin in range(0, len(ids) - 1, 13):  # truncated BPTT over chunks of 13 characters
             chunk = ids[begin:begin + 14]
@@ -63,8 +65,7 @@ def train_small_lstm(seconds: float) -> tuple[float, float, str]:
             mg.nn.utils.clip_grad_norm_(params, 5.0)
             optimizer.step()
             state = tuple(s.detach() for s in state)
-            first = loss.item() if first is None else first
-            last = loss.item()
+            losses.append(loss.item())
         steps += 1
     with mg.no_grad():
         sample, state, current = "t", None, chars.index("t")
@@ -73,7 +74,7 @@ def train_small_lstm(seconds: float) -> tuple[float, float, str]:
             current = int(head(output[0, 0]).data.argmax())
             sample += chars[current]
     print(f"  {steps} passes over the sentence in {time.perf_counter() - start:.1f}s")
-    return first, last, sample
+    return losses[0], losses[-1], sample
 
 
 def demo(out: Path, seconds: float) -> None:
@@ -98,13 +99,35 @@ def demo(out: Path, seconds: float) -> None:
         print(f"  {path}")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a positive, finite number of seconds, got {text!r}")
+    return value
+
+
+def _check_out(parser: Parser, out: Path) -> None:
+    """A folder that exists or can be made, and can be written."""
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out: {str(out)!r} is a file; give a folder for the demo's files (a missing one is made)")
+    problem = folder_problem(out)
+    if problem:
+        parser.error(f"--out: {problem}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m micrograd_seq", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The demo's command line; a bad argument exits with status 2 and one line saying which and why."""
+    parser = Parser(prog="python -m micrograd_seq", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["demo"], help="what to run")
-    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the files (default out/demo)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="how long to train (default 5)")
+    parser.add_argument("--out", type=Path, default=Path("out/demo"),
+                        help="folder for the files (default out/demo; a missing one is made)")
+    parser.add_argument("--seconds", type=_seconds, default=5.0, help="how long to train (default 5)")
     args = parser.parse_args(argv)
+    _check_out(parser, args.out)
     demo(args.out, args.seconds)
     return 0
 

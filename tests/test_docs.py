@@ -9,15 +9,22 @@ Markers, an HTML comment on the line(s) right before a block:
 - a ```text block right after a python block holds the python block's expected stdout.
 - ``<!-- docs-test: approx 1e-6 -->`` before that text block: numbers may differ by the stated
   relative or absolute tolerance; everything else must match.
+- ``<!-- docs-test: source micrograd_seq/graph.py _reachable _sweep -->`` before a python block:
+  the block is those functions' (or ``Class.method``s') source, found by name, one after the
+  other; it is compared with the file, not run. ``python tests/test_docs.py --update-sources``
+  rewrites every such block from the source.
 
 ```bash blocks (and any other language) are not run. Local files a page links to must exist, and
 an SVG picture the page shows that its code draws again under the same file name must show the same
-labels (so a page's figures are what its code makes).
+labels (so a page's figures are what its code makes). A page holds no control characters (a TAB
+or a stray escape, such as ``\t`` in ``$\tanh$`` written into a Python string, breaks what it
+shows), and no claim measured to be false (``RETRACTED``).
 A page whose code needs an optional package (torch, matplotlib, ...) that is absent, or the
 Graphviz ``dot`` program when it is missing, is skipped with the reason.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import difflib
 import io
@@ -26,6 +33,8 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +45,7 @@ PAGES = sorted((ROOT / "docs").glob("*.md")) + [p for p in [ROOT / "README.md"] 
 OPTIONAL_MODULES = {"torch", "matplotlib", "tqdm", "sklearn", "statsmodels"}
 
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)\s*$")
-MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<kind>skip|approx)\b(?P<arg>.*?)-->\s*$")
+MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<kind>skip|approx|source)\b(?P<arg>.*?)-->\s*$")
 LINK = re.compile(r"\]\((?P<md>[^)\s#]+)[^)]*\)|<img\s[^>]*src=\"(?P<html>[^\"]+)\"")
 NUMBER = re.compile(r"([-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf)\b)")
 
@@ -141,15 +150,100 @@ def check_markers(blocks: list[Block], page: str) -> None:
         if block.marker == "skip" and (block.lang != "python" or not block.marker_arg):
             pytest.fail(f"{page}:{block.line}: write <!-- docs-test: skip (reason) --> right before a "
                         "python block", pytrace=False)
+        if block.marker == "source" and (block.lang != "python" or len(block.marker_arg.split()) < 2):
+            pytest.fail(f"{page}:{block.line}: write <!-- docs-test: source path/to/file.py name ... --> right "
+                        "before a python block", pytrace=False)
         if block.marker == "approx" and block.lang != "text":
             pytest.fail(f"{page}:{block.line}: the approx marker belongs right before the text block "
                         "holding the output", pytrace=False)
+
+
+# Sentences once on these pages that measurement showed to be false; they must not come back.
+RETRACTED = {
+    "gradient-flow.md": ["has no setting that keeps the gradient near 1"],
+    "visualizing.md": ["sub(number, ·)", "A plain Python number is recorded without its value",
+                       "The whole input sequence is projected before the loop, in one matmul"],
+    "tutorial.md": ["projects the whole input sequence with one matrix product",
+                    "multiplies the whole input sequence by `weight_ih_l0`"],
+}
+
+
+def check_characters(page: str, text: str) -> None:
+    """No control character but the newline: a TAB or an escape that slipped into the text shows wrongly."""
+    for number, line in enumerate(text.split("\n"), 1):
+        for column, char in enumerate(line, 1):
+            if unicodedata.category(char) == "Cc":
+                pytest.fail(f"{page}:{number}:{column}: control character {char!r} in {line.strip()[:60]!r}",
+                            pytrace=False)
+
+
+def check_retracted(page: Path, text: str) -> None:
+    flat = " ".join(text.split())
+    for claim in RETRACTED.get(page.name, []):
+        if claim in flat:
+            pytest.fail(f"{page.name} says {claim!r} again, which was measured to be false", pytrace=False)
+
+
+def source_of(spec: str) -> str:
+    """The source of the functions a source marker names (``file.py name Class.method ...``), as in the file."""
+    path, *names = spec.split()
+    text = (ROOT / path).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    found: dict[str, ast.AST] = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found[node.name] = node
+            if isinstance(node, ast.ClassDef):
+                found.update((f"{node.name}.{inner.name}", inner) for inner in node.body
+                             if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    parts = []
+    for name in names:
+        node = found.get(name)
+        if node is None:
+            pytest.fail(f"source marker: {path} has no function or class {name!r} (it has {sorted(found)})",
+                        pytrace=False)
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        parts.append(textwrap.dedent("\n".join(lines[first - 1:node.end_lineno])))
+    return "\n\n\n".join(parts) + "\n"
+
+
+def check_sources(blocks: list[Block], page: str) -> None:
+    """Each block under a source marker shows the named source exactly as the file has it now."""
+    for block in blocks:
+        if block.marker == "source" and block.code != source_of(block.marker_arg):
+            diff = difflib.unified_diff(block.code.splitlines(), source_of(block.marker_arg).splitlines(),
+                                        "on the page", block.marker_arg, lineterm="")
+            pytest.fail(f"{page}:{block.line}: the source shown differs from {block.marker_arg} (run "
+                        "`python tests/test_docs.py --update-sources`):\n" + "\n".join(diff), pytrace=False)
+
+
+def update_sources(page: Path) -> bool:
+    """Rewrite the page's source-marked blocks from the files; True if anything changed."""
+    lines = page.read_text(encoding="utf-8").split("\n")
+    out, k, changed = [], 0, False
+    while k < len(lines):
+        out.append(lines[k])
+        marker = MARKER.match(lines[k])
+        if marker and marker["kind"] == "source" and k + 1 < len(lines) and FENCE.match(lines[k + 1]):
+            end = k + 2
+            while not re.match(r"^ *```\s*$", lines[end]):
+                end += 1
+            fresh = source_of(marker["arg"].strip()).rstrip("\n").split("\n")
+            changed |= lines[k + 2:end] != fresh
+            out += [lines[k + 1], *fresh, lines[end]]
+            k = end
+        k += 1
+    if changed:
+        page.write_text("\n".join(out), encoding="utf-8")
+    return changed
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name = str(page.relative_to(ROOT))
     text = page.read_text(encoding="utf-8")
+    check_characters(name, text)
+    check_retracted(page, text)
     check_links(page, text)
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -157,9 +251,10 @@ def test_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     namespace: dict = {"__name__": "__main__"}
     blocks = parse(text)
     check_markers(blocks, name)
+    check_sources(blocks, name)
     try:
         for k, block in enumerate(blocks):
-            if block.lang != "python" or block.marker == "skip":
+            if block.lang != "python" or block.marker in ("skip", "source"):
                 continue
             where = f"{name}:{block.line}"
             stdout = io.StringIO()
@@ -281,3 +376,43 @@ def test_missing_link_target_fails(tmp_path: Path) -> None:
     check_links(page, "[here](here.md#a-section), [web](https://example.org), [top](#top)")
     with pytest.raises(pytest.fail.Exception, match="images/none.svg"):
         check_links(page, "![an unrolled LSTM](images/none.svg)")
+
+
+def test_control_characters_are_refused() -> None:
+    check_characters("page.md", "a $\\tanh$ and a tab-free line\n")
+    for bad in ("\t", "\x1b", "\r", "\x00"):
+        with pytest.raises(pytest.fail.Exception, match=r"page.md:2:6: control character"):
+            check_characters("page.md", f"fine\n$x = {bad}anh$\n")
+
+
+def test_retracted_claims_are_refused() -> None:
+    page = Path("gradient-flow.md")
+    check_retracted(page, "The tanh RNN keeps the gradient near 1 only on a knife-edge.")
+    with pytest.raises(pytest.fail.Exception, match="measured to be false"):
+        check_retracted(page, "The tanh RNN has no setting\nthat keeps the gradient near 1 over 50 steps.")
+
+
+def test_source_blocks_follow_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mod.py").write_text("import os\n\n\ndef f(x):\n    return x + 1\n\n\nclass A:\n"
+                                     "    @staticmethod\n    def g():\n        return 2\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    page = tmp_path / "page.md"
+    shown = "def f(x):\n    return x + 1\n\n\n@staticmethod\ndef g():\n    return 2\n"
+    text = f"<!-- docs-test: source mod.py f A.g -->\n```python\n{shown}```\n"
+    check_sources(parse(text), "page.md")
+    stale = text.replace("x + 1", "x + 2")
+    with pytest.raises(pytest.fail.Exception, match="differs from mod.py f A.g"):
+        check_sources(parse(stale), "page.md")
+    page.write_text(stale)
+    assert update_sources(page) and page.read_text() == text and not update_sources(page)
+    with pytest.raises(pytest.fail.Exception, match="no function or class 'h'"):
+        source_of("mod.py h")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--update-sources"]:
+        for page in PAGES:
+            if update_sources(page):
+                print(f"updated {page.relative_to(ROOT)}")
+    else:
+        sys.exit("usage: python tests/test_docs.py --update-sources")

@@ -1,6 +1,8 @@
 """mg.viz.draw and save: checked on the DOT source (clusters, boxes, arrows, colours) and on rendered files."""
 import re
 import shutil
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -227,13 +229,121 @@ def test_a_long_row_of_steps_is_one_strip_in_time_order(f64):
     dot = Dot(mg.viz.draw(loss, collapse="t", grads=True).source)
     (strip,) = [n for n in dot.nodes if n.startswith("strip")]
     label = dot.nodes[strip]["label"]
-    cells = re.findall(r'<td port="p(\d+)" bgcolor="(#[0-9a-f]{6})"><font color="#[0-9a-f]{6}">t=(\d+)<br/>', label)
-    assert [(int(p), int(t)) for p, _, t in cells] == [(t, t) for t in range(steps)]
+    cells = re.findall(r'<td port="p(\d+)" id="s_t=(\d+)" href="#" title="[^"]*" bgcolor="(#[0-9a-f]{6})">'
+                       r'<font color="#[0-9a-f]{6}">t=\2<br/>', label)
+    assert [(int(p), int(t)) for p, t, _ in cells] == [(t, t) for t in range(steps)]
     assert f"{steps} steps, hidden passed on from each to the next" in label
     assert not any(n.startswith("s_") for n in dot.nodes)
     (w_hh,) = dot.labelled("weight_hhᵀ")
     assert sorted(t for s, t, _ in dot.edges if s == w_hh) == sorted(f"{strip}:p{t}" for t in range(steps))
-    assert luminance(cells[0][1]) > luminance(cells[-1][1]), "the strip fades back in time too"
+    assert luminance(cells[0][2]) > luminance(cells[-1][2]), "the strip fades back in time too"
+
+
+def drawn_boxes(graph) -> int:
+    """How many boxes a drawing shows: its nodes, less strips and the legend, plus each strip's cells."""
+    dot = Dot(graph.source)
+    strips = [n for n in dot.nodes if n.startswith("strip")]
+    cells = sum(dot.nodes[n]["label"].count("<td port=") for n in strips)
+    return len(dot.nodes) - len(strips) - ("legend" in dot.nodes) + cells
+
+
+def test_a_10000_step_lstm_draws_within_max_nodes():
+    loss, _ = lstm_loss(steps=10_000)
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match=r"only the first and last \d+ time steps of each long row are drawn"):
+        graph = mg.viz.draw(loss)
+    svg = graph.pipe(format="svg") if shutil.which("dot") else b""
+    seconds = time.perf_counter() - start
+    assert drawn_boxes(graph) <= 500
+    (strip,) = [n for n in Dot(graph.source).nodes if n.startswith("strip")]
+    label = Dot(graph.source).nodes[strip]["label"]
+    kept = [int(t) for t in re.findall(r'id="s_t=(\d+)"', label)]
+    keep = len(kept) // 2
+    assert kept == list(range(keep)) + list(range(10_000 - keep, 10_000)), "the first and the last steps"
+    assert f"… {10_000 - 2 * keep:,} steps …" in label and f"t={keep} … t={9_999 - keep}" in label
+    assert seconds < 10, f"a hang guard, not a benchmark: drawing and laying out took {seconds:.1f} s"
+    assert not svg or svg.startswith(b"<?xml")
+
+
+@pytest.mark.parametrize("kind, steps, options", [
+    ("RNN", 30, {}), ("GRU", 100, {}), ("LSTM", 300, {}), ("LSTM", 80, {"num_layers": 2, "bidirectional": True}),
+])
+@pytest.mark.parametrize("max_nodes", [12, 40, 150])
+def test_no_drawing_exceeds_max_nodes(kind, steps, options, max_nodes):
+    mg.manual_seed(0)
+    out, _ = getattr(mg.nn, kind)(3, 4, **options)(np.ones((steps, 1, 3)))
+    for collapse in (None, "t"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            graph = mg.viz.draw(out.sum(), collapse=collapse, max_nodes=max_nodes)
+        assert drawn_boxes(graph) <= max_nodes, (collapse, Dot(graph.source).nodes.keys())
+
+
+def test_left_out_steps_are_one_box_between_the_kept_ones():
+    loss, _ = lstm_loss(steps=100)
+    with pytest.warns(UserWarning, match=r"\d+ boxes \(more than max_nodes=30\), so only the first and last"):
+        dot = Dot(mg.viz.draw(loss, collapse="t", max_nodes=30).source)
+    (elided,) = [n for n in dot.nodes if n.startswith("elided_")]
+    title, detail = dot.nodes[elided]["label"].split("\\n")[:2]
+    left_out = int(re.fullmatch(r"… (\d+) steps …", title)[1])
+    keep = (100 - left_out) // 2
+    assert detail.startswith(f"t={keep} … t={99 - keep}, ")
+    steps = {t: dot.labelled(f"t={t}") for t in range(100)}
+    assert all(len(steps[t]) == (t < keep or t >= 100 - keep) for t in range(100))
+    chain = {(s, t): a.get("label") for s, t, a in dot.edges}
+    assert chain[(steps[keep - 1][0], elided)] == chain[(elided, steps[100 - keep][0])] == "hidden, cell"
+    (w_hh,) = dot.labelled("weight_hh_l0ᵀ")
+    assert (w_hh, elided) in chain, "the weight still feeds the steps left out"
+    assert not [n for n, a in dot.nodes.items() if a["label"].startswith("x[16:32]")], "their input block goes too"
+
+
+def test_a_long_graph_without_steps_keeps_the_boxes_nearest_the_output():
+    x = mg.tensor([0.5], requires_grad=True, name="x")
+    y = x
+    for _ in range(300):
+        y = y.tanh()
+    with pytest.warns(UserWarning, match=r"no scopes to collapse.*the 49 boxes nearest the output"):
+        dot = Dot(mg.viz.draw(y, max_nodes=50).source)
+    assert len(dot.nodes) == 50
+    (rest,) = [n for n in dot.nodes if n.startswith("elided_")]
+    assert dot.nodes[rest]["label"].startswith("… 252 more boxes …")
+    assert node_id(y.node) in dot.nodes and dot.nodes[node_id(y.node)]["peripheries"] == "2"
+
+
+def test_grad_range_puts_two_drawings_on_one_scale(f64):
+    drawings = []
+    for kind in ("RNN", "LSTM"):
+        mg.manual_seed(0)
+        out, _ = getattr(mg.nn, kind)(3, 4)(np.ones((5, 1, 3)))
+        loss = (out[-1] ** 2).mean()
+        loss.backward(retain_all_grads=True)
+        drawings.append((loss, Dot(mg.viz.draw(loss, collapse="t", grads=True, grad_range=(1e-8, 1)).source)))
+    scale = GradientScale(collect([drawings[0][0].node]), fixed=(1e-8, 1.0))
+    for loss, dot in drawings:
+        assert dot.nodes[node_id(loss.node)]["fillcolor"] == ramp_colour(1.0), "d loss / d loss = 1, the top"
+        for t in range(5):
+            (box,) = dot.labelled(f"t={t}")
+            norm = float(re.search(r"‖grad‖ (\S+)", dot.nodes[box]["label"])[1])
+            assert luminance(dot.nodes[box]["fillcolor"]) == pytest.approx(
+                luminance(ramp_colour(scale.position(norm))), abs=6), "the same norm, the same colour"
+        legend = dot.nodes["legend"]["label"]
+        assert "<td>≤1.0e-08</td>" in legend and "<td>≥1.0e+00</td>" in legend and "grad_range" in legend
+    assert scale.position(1e-12) == 0.0 and scale.position(10.0) == 1.0, "beyond the range: the end colours"
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(grad_range=(1e-8, 1)), ValueError, "pass grads=True too"),
+    (dict(grads=True, grad_range=(1, 1e-8)), ValueError, "0 < low < high"),
+    (dict(grads=True, grad_range=(0, 1)), ValueError, "0 < low < high"),
+    (dict(grads=True, grad_range=(1e-8, float("inf"))), ValueError, "0 < low < high"),
+    (dict(grads=True, grad_range=1.0), TypeError, "a pair of numbers"),
+    (dict(grads=True, grad_range=("a", "b")), TypeError, "a pair of numbers"),
+])
+def test_bad_grad_ranges_are_named(f64, options, error, message):
+    loss, _ = lstm_loss(steps=1)
+    loss.backward(retain_all_grads=True)
+    with pytest.raises(error, match=message):
+        mg.viz.draw(loss, **options)
 
 
 # ---- gradients -------------------------------------------------------------------

@@ -6,7 +6,7 @@ Torch's form and gate order (i, f, g, o stacked in weight_ih (4H, D), weight_hh 
     i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_g)   o = sigmoid(a_o)
     c_t = f * c_{t-1} + i * g
     h_t = o * tanh(c_t)
-    L   = sum_t cross-entropy(softmax(V h_t + b_V), y_t)
+    L   = sum_t cross-entropy(softmax(l_t), y_t),   l_t = V h_t + b_V  (l: o is the output gate)
 
 Backward, for t = T..1, with dh_t and dc_t already holding what later steps sent back:
 
@@ -27,15 +27,15 @@ from .shared import add_step_grads, readout_backward, readout_forward
 def forward(params: dict[str, np.ndarray], xs: np.ndarray, ys: np.ndarray, h0: np.ndarray,
             c0: np.ndarray) -> tuple[float, dict]:
     """Run the LSTM over ``xs`` (T, B, D) from (``h0``, ``c0``); return the loss and what backward needs."""
-    hs, cs, gates = [h0], [c0], []
+    h_list, c_list, gates = [h0], [c0], []
     for x in xs:
-        a = x @ params["weight_ih"].T + params["bias_ih"] + hs[-1] @ params["weight_hh"].T + params["bias_hh"]
+        a = x @ params["weight_ih"].T + params["bias_ih"] + h_list[-1] @ params["weight_hh"].T + params["bias_hh"]
         a_i, a_f, a_g, a_o = np.split(a, 4, axis=-1)
         i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
-        cs.append(f * cs[-1] + i * g)                      # c_t = f c_{t-1} + i g
-        hs.append(o * np.tanh(cs[-1]))                     # h_t = o tanh(c_t)
+        c_list.append(f * c_list[-1] + i * g)              # c_t = f c_{t-1} + i g
+        h_list.append(o * np.tanh(c_list[-1]))             # h_t = o tanh(c_t)
         gates.append((i, f, g, o))
-    hs, cs = np.stack(hs), np.stack(cs)
+    hs, cs = np.stack(h_list), np.stack(c_list)
     loss, probs = readout_forward(hs[1:], params["V"], params["b_V"], ys)
     return loss, {"xs": xs, "ys": ys, "hs": hs, "cs": cs, "gates": gates, "probs": probs}
 

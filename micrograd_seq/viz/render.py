@@ -15,14 +15,19 @@ from .view import View
 
 __all__ = ["render", "STRIP_FROM"]
 
+_MERGED = ("group", "elided")
 STRIP_FROM = 40  # collapsed steps in one scope from which they are drawn as a strip
 _QUICK_FROM = 150  # boxes from which dot's x-positioning gets an iteration limit (less straight, far faster)
 
 
-def render(view: View, *, grads: bool = False, show_shapes: bool = True, show_values: bool = False,
-           rankdir: str = "LR", note: str = "") -> graphviz.Digraph:
-    """The Digraph of ``view``; each box's DOT id (and SVG id) is its id in ``view.boxes``."""
-    scale = GradientScale(view) if grads else None
+def render(view: View, *, grads: bool = False, grad_range: tuple[float, float] | None = None, show_shapes: bool = True,
+           show_values: bool = False, rankdir: str = "LR", note: str = "") -> graphviz.Digraph:
+    """The Digraph of ``view``; each box's DOT id (and SVG id) is its id in ``view.boxes``.
+
+    A box drawn as a cell of a strip has the SVG id ``a_<box id>``; the arrow from box ``s`` to
+    box ``t`` has the id ``e:<s>-><t>``.
+    """
+    scale = GradientScale(view, grad_range) if grads else None
     dot = graphviz.Digraph("graph", graph_attr=dict(rankdir=rankdir, newrank="true", nodesep="0.25",
                                                    ranksep="0.35", fontname="Helvetica"),
                            node_attr=dict(fontname="Helvetica", fontsize="10", margin="0.08,0.04", height="0.3"),
@@ -36,7 +41,7 @@ def render(view: View, *, grads: bool = False, show_shapes: bool = True, show_va
     cell_of: dict[str, tuple[str, int]] = {}  # a step drawn in a strip -> (strip, its cell)
 
     def emit(graph: graphviz.Digraph, scope: tuple[str, ...]) -> None:
-        steps = [b for b in boxes_in[scope] if view.boxes[b].kind == "group"]
+        steps = [b for b in boxes_in[scope] if view.boxes[b].kind in ("group", "elided")]
         in_strip = set(steps) if len(steps) >= STRIP_FROM else set()
         for box_id in boxes_in[scope]:
             if box_id not in in_strip:
@@ -60,8 +65,9 @@ def render(view: View, *, grads: bool = False, show_shapes: bool = True, show_va
         if source in cell_of and target in cell_of and cell_of[source][0] == cell_of[target][0]:
             continue  # the recurrence inside a strip: its cells stand in time order
         outer, inner = view.boxes[source], view.boxes[target]
-        between_steps = outer.kind == inner.kind == "group"
+        between_steps = outer.kind in _MERGED and inner.kind in _MERGED
         attrs = edge_attrs((source, target), scale, _carried_names(pairs) if between_steps else "")
+        attrs["id"] = f"e:{source}->{target}"
         if between_steps:
             attrs["weight"] = "10"  # the recurrence runs straight along the row of steps
         elif len(outer.scope) < len(inner.scope) and inner.scope[:len(outer.scope)] == outer.scope:
@@ -99,4 +105,5 @@ def _scope_tree(view: View) -> tuple[dict, dict]:
 
 def _carried_names(pairs: list[tuple[Node, Node]]) -> str:
     """What arrows between collapsed steps carry, by name ("hidden, cell")."""
-    return ", ".join(dict.fromkeys(parent.name for parent, _ in pairs if parent.name))
+    names = [parent.name for parent, _ in pairs]
+    return ", ".join(dict.fromkeys(name for name in names if name is not None))

@@ -21,7 +21,10 @@ _KIND_ATTRS = {
                      fontcolor="#666666", fontsize="9"),
     "group": dict(shape="box", style="rounded,filled", fillcolor="#e3ebfa", color="#3b5b9a", penwidth="1.5",
                   fontsize="12"),
+    "elided": dict(shape="box", style="rounded,dashed,filled", fillcolor="#f4f4f4", color="#777777",
+                   fontcolor="#444444", fontsize="12"),
 }
+_MERGED = ("group", "elided")  # boxes that stand for many nodes
 
 
 def _values(data: np.ndarray) -> str:
@@ -35,11 +38,13 @@ def box_label(box: Box, show_shapes: bool, show_values: bool, scale: GradientSca
     transposed = box.kind == "leaf" and len(box.nodes) > 1  # a parameter with its transposes folded in
     if box.kind == "group":
         lines = [box.title, f"{sum(1 for n in box.nodes if not n.is_leaf)} ops"]
+    elif box.kind == "elided":
+        lines = [box.title, box.detail]
     elif box.kind == "op" and node.name:
         lines = [node.name, box.title]
     else:
         lines = [box.title]
-    if box.kind != "group":
+    if box.kind not in _MERGED:
         if show_shapes:
             lines[-1] += f"  {node.shape[::-1] if transposed else node.shape}"
         if show_values and node.data is not None:
@@ -62,7 +67,7 @@ def box_attrs(box: Box, scale: GradientScale | None, is_root: bool) -> dict[str,
         attrs.update(fillcolor=fill or _NO_GRAD, style=attrs["style"].replace("dashed", "filled"))
         if fill is not None and scale.position(norm) > 0.6:
             attrs["fontcolor"] = "#ffffff"
-    if box.kind == "group":
+    if box.kind in _MERGED:
         attrs["group"] = "steps:" + "/".join(box.scope)  # keeps consecutive steps in a straight row
     if is_root:
         attrs["peripheries"] = "2"
@@ -93,17 +98,25 @@ def cluster_attrs(name: str) -> dict[str, str]:
 
 
 def strip_label(steps: list[Box], scale: GradientScale | None, carried: str, vertical: bool) -> str:
-    """An HTML-like label for a long row of collapsed steps: one cell per step (port ``p<k>``), in time order."""
+    """An HTML-like label for a long row of collapsed steps: one cell per step (port ``p<k>``), in time order.
+
+    Each cell carries its box id (in SVG, a group ``a_<id>``) and a tooltip, so a page can find it.
+    """
     cells = []
     for k, box in enumerate(steps):
-        text, fill, ink = html.escape(box.title), _KIND_ATTRS["group"]["fillcolor"], "#000000"
+        text = html.escape(box.title) + (f"<br/>{html.escape(box.detail)}" if box.detail else "")
+        fill, ink = _KIND_ATTRS[box.kind]["fillcolor"], "#000000"
+        tip = box.detail or f"{box.title}: {sum(1 for n in box.nodes if n.op is not None)} ops"
         if scale is not None:
             norm = scale.boxes[box.id]
             fill = scale.colour(norm) or _NO_GRAD
             text += "<br/>no grad kept" if norm is None else f"<br/>{norm:.1e}"
             ink = "#ffffff" if fill != _NO_GRAD and scale.position(norm) > 0.6 else ink
-        cells.append(f'<td port="p{k}" bgcolor="{fill}"><font color="{ink}">{text}</font></td>')
-    caption = f"{len(steps)} steps" + (f", {html.escape(carried)} passed on from each to the next" if carried else "")
+        cells.append(f'<td port="p{k}" id="{html.escape(box.id)}" href="#" title="{html.escape(tip)}" '
+                     f'bgcolor="{fill}"><font color="{ink}">{text}</font></td>')
+    count = sum(1 for box in steps if box.kind == "group")
+    caption = f"{count} steps drawn" if count < len(steps) else f"{count} steps"
+    caption += f", {html.escape(carried)} passed on from each to the next" if carried else ""
     if vertical:
         rows = "".join(f"<tr>{cell}</tr>" for cell in cells) + f"<tr><td>{caption}</td></tr>"
     else:
@@ -113,11 +126,16 @@ def strip_label(steps: list[Box], scale: GradientScale | None, carried: str, ver
 
 
 def legend_label(scale: GradientScale, cells: int = 9) -> str:
-    """An HTML-like label: a colour bar from the smallest to the largest gradient norm."""
+    """An HTML-like label: a colour bar from the smallest to the largest gradient norm (or the fixed range)."""
     if scale.high == 0:
         return "every gradient here is exactly zero"
     bar = "".join(f'<td bgcolor="{ramp_colour(k / (cells - 1))}" width="16"> </td>' for k in range(cells))
+    low, high = f"{scale.low:.1e}", f"{scale.high:.1e}"
+    if scale.fixed:
+        low, high = f"≤{low}", f"≥{high}"
+    fixed = "<br/>a fixed scale (grad_range): norms beyond it take the end colours" if scale.fixed else ""
     return (f'<<table border="0" cellborder="0" cellspacing="0" cellpadding="3"><tr>'
-            f"<td>{scale.low:.1e}</td>{bar}<td>{scale.high:.1e}</td></tr>"
+            f"<td>{low}</td>{bar}<td>{high}</td></tr>"
             f'<tr><td colspan="{cells + 2}">boxes: norm of the gradient of each value<br/>'
-            f"arrows: norm of the gradient sent back along them<br/>white or dotted: zero or none</td></tr></table>>")
+            f"arrows: norm of the gradient sent back along them<br/>white or dotted: zero or none{fixed}</td></tr>"
+            "</table>>")
