@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import MODE, run_backward
+from .graph import restore_switches, run_backward, set_switch, switches
 from .tensor import Tensor
 
 __all__ = ["no_grad", "enable_grad", "detect_anomaly", "name_scope", "keep_values", "grad", "gradcheck",
@@ -15,17 +15,16 @@ __all__ = ["no_grad", "enable_grad", "detect_anomaly", "name_scope", "keep_value
 
 
 class _Switch:
-    """A context manager that is also a decorator, setting one MODE attribute while active."""
+    """A context manager that is also a decorator, setting one switch (for this thread) while active."""
 
     attribute = ""
     value: Any = None
 
     def __enter__(self) -> None:
-        self._saved = getattr(MODE, self.attribute)
-        setattr(MODE, self.attribute, self.value)
+        self._token = set_switch(self.attribute, self.value)
 
     def __exit__(self, *exc: Any) -> None:
-        setattr(MODE, self.attribute, self._saved)
+        restore_switches(self._token)
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -65,7 +64,7 @@ class name_scope:
     A plain class rather than a generator context manager: layers enter one per time step.
     """
 
-    __slots__ = ("name", "_saved")
+    __slots__ = ("_token", "name")
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name or "/" in name:
@@ -73,11 +72,10 @@ class name_scope:
         self.name = name
 
     def __enter__(self) -> None:
-        self._saved = MODE.scope
-        MODE.scope = self._saved + (self.name,)
+        self._token = set_switch("scope", (*switches().scope, self.name))
 
     def __exit__(self, *exc: Any) -> None:
-        MODE.scope = self._saved
+        restore_switches(self._token)
 
 
 class GradcheckError(RuntimeError):

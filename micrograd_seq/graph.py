@@ -28,8 +28,9 @@ from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 
-__all__ = ["MODE", "Switches", "switches", "Node", "Block", "IndexedGrad", "SavedArrays", "run_backward", "describe",
-           "bad_kind", "collector_paused", "array_lock", "bump_version"]
+__all__ = ["MODE", "Block", "IndexedGrad", "Node", "SavedArrays", "Switches", "array_lock", "bad_kind",
+           "bump_version", "collector_paused", "describe", "restore_switches", "run_backward", "set_switch",
+           "switches"]
 
 
 class Switches(NamedTuple):
@@ -45,6 +46,16 @@ class Switches(NamedTuple):
 _SWITCHES: contextvars.ContextVar[Switches] = contextvars.ContextVar(
     "micrograd_seq.switches", default=Switches())  # noqa: B039 (a named tuple: immutable)
 switches = _SWITCHES.get  # the switches in force: this thread's (each thread starts from the defaults)
+restore_switches = _SWITCHES.reset  # undo a ``set_switch``, given the token it returned
+_FIELDS = {name: k for k, name in enumerate(Switches._fields)}
+_new_switches = tuple.__new__  # builds a Switches from a tuple in one C call (no Python-level __new__)
+
+
+def set_switch(field: str, value: Any) -> contextvars.Token[Switches]:
+    """Set one switch for this thread; returns the token that ``restore_switches`` takes."""
+    now = _SWITCHES.get()
+    k = _FIELDS[field]
+    return _SWITCHES.set(_new_switches(Switches, (*now[:k], value, *now[k + 1:])))
 
 
 def _switch(field: str) -> property:
@@ -52,7 +63,7 @@ def _switch(field: str) -> property:
         return getattr(_SWITCHES.get(), field)
 
     def set_(mode: _Mode, value: Any) -> None:
-        _SWITCHES.set(_SWITCHES.get()._replace(**{field: value}))
+        set_switch(field, value)
     return property(get, set_, doc=f"The ``{field}`` switch in force (this thread's).")
 
 

@@ -586,25 +586,23 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
             return result
         parents: tuple[Node, ...] = (parent,)
         needs: tuple[bool, ...] = _NEEDS_ONE
+        leaf = parent.op is None
     elif len(inputs) == 2:
         a, b = inputs[0].node, inputs[1].node
         needs = _NEEDS_TWO[a is not None and a.requires_grad][b is not None and b.requires_grad]
         if not (needs[0] or needs[1]):
             return result
         parents = (a or inputs[0]._leaf_node(), b or inputs[1]._leaf_node())
+        leaf = parents[0].op is None or parents[1].op is None
     else:
         needs = tuple([t.node is not None and t.node.requires_grad for t in inputs])
         if True not in needs:
             return result
         parents = tuple([t.node or t._leaf_node() for t in inputs])
+        leaf = any(p.op is None for p in parents)
     node = result.node = Node(op, parents, needs, backward_fn, out, True, now.keep_values, now.scope)
-    if reads:
-        for parent in parents:
-            if parent.op is None:  # a leaf: its owner may write its array
-                _hold_leaf_arrays(node, inputs, reads)
-                break
-    elif view and parents[0].op is None and out.base is not None:
-        _hold_leaf_arrays(node, inputs, (0,))
+    if leaf and (reads or (view and out.base is not None)):  # a leaf's owner may write its array
+        _hold_leaf_arrays(node, inputs, reads or (0,))
     return result
 
 
