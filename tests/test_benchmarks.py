@@ -1,6 +1,7 @@
-"""The benchmark tools: the numpy BPTT reference is exact, verification catches wrong maths, the scripts run.
+"""The benchmark tools: the numpy floor is exact, verification catches wrong maths, the scripts run.
 
-No timed assertions: the scripts run in --quick mode and only their output's content is checked.
+No timed assertions: the scripts run in --quick mode (or with a couple of rounds) and only
+their output's content is checked.
 """
 import json
 import subprocess
@@ -13,10 +14,12 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-import bench_rnn  # noqa: E402
+import implementations  # noqa: E402
 import numpy_bptt  # noqa: E402
+import scan  # noqa: E402
+from problem import CELLS, QUICK_CONFIGS, Config, make_problem  # noqa: E402
 
-CONFIG = bench_rnn.Config(7, 3, 4, 5, 6)
+CONFIG = Config(7, 3, 4, 5, 6)
 
 
 def run_script(name, *args, tmp_path):
@@ -26,27 +29,33 @@ def run_script(name, *args, tmp_path):
     return done.stdout
 
 
-def ours_loss_and_grads(problem):
-    ours = bench_rnn.Ours(problem)
-    return ours.step(), ours.grads()
+def floor_loss_and_grads(problem, **options):
+    params = {k: v.copy() for k, v in problem.model.numpy_params().items()}
+    return numpy_bptt.loss_and_grads(problem.cell, params, problem.x, problem.targets, **options)
 
+
+def assert_same_grads(got, expected, rtol, atol=0.0):
+    assert set(got) == set(expected) == set(numpy_bptt.PARAM_NAMES)
+    for name in numpy_bptt.PARAM_NAMES:
+        assert got[name].shape == expected[name].shape, name
+        np.testing.assert_allclose(got[name], expected[name], rtol=rtol, atol=atol, err_msg=name)
+
+
+# ---- the floor -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cell", numpy_bptt.CELLS)
 def test_numpy_bptt_equals_ours_float64(cell):
-    problem = bench_rnn.make_problem(cell, CONFIG, np.float64, seed=3)
-    loss, grads = numpy_bptt.loss_and_grads(cell, problem.model.numpy_params(), problem.x, problem.targets)
-    our_loss, our_grads = ours_loss_and_grads(problem)
-    assert loss == pytest.approx(our_loss, rel=1e-13)
-    assert set(grads) == set(numpy_bptt.PARAM_NAMES)
-    for name in numpy_bptt.PARAM_NAMES:
-        assert grads[name].shape == problem.model.numpy_params()[name].shape
-        np.testing.assert_allclose(grads[name], our_grads[name], rtol=1e-10, atol=1e-13, err_msg=name)
+    problem = make_problem(cell, CONFIG, np.float64, seed=3)
+    loss, grads = floor_loss_and_grads(problem)
+    ours = implementations.Ours(problem)
+    assert loss == pytest.approx(ours.step(), rel=1e-13)
+    assert_same_grads(grads, ours.grads(), rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("cell", numpy_bptt.CELLS)
 def test_numpy_bptt_matches_central_differences(cell):
     """Independent of every engine: the hand derivation against finite differences of its own forward."""
-    problem = bench_rnn.make_problem(cell, bench_rnn.Config(4, 2, 3, 3, 4), np.float64, seed=5)
+    problem = make_problem(cell, Config(4, 2, 3, 3, 4), np.float64, seed=5)
     params = {k: v.copy() for k, v in problem.model.numpy_params().items()}
     _, grads = numpy_bptt.loss_and_grads(cell, params, problem.x, problem.targets)
     rng = np.random.default_rng(0)
@@ -66,8 +75,8 @@ def test_numpy_bptt_matches_central_differences(cell):
 def test_torch_cells_equal_numpy_bptt(cell):
     pytest.importorskip("torch")
     import torch_cell
-    problem = bench_rnn.make_problem(cell, CONFIG, np.float64, seed=1)
-    loss, grads = numpy_bptt.loss_and_grads(cell, problem.model.numpy_params(), problem.x, problem.targets)
+    problem = make_problem(cell, CONFIG, np.float64, seed=1)
+    loss, grads = floor_loss_and_grads(problem)
     for model in (torch_cell.PrimitiveModel, torch_cell.FusedModel):
         impl = model(cell, problem.model.numpy_params(), problem.x, problem.targets)
         assert impl.step() == pytest.approx(loss, rel=1e-12)
@@ -76,7 +85,7 @@ def test_torch_cells_equal_numpy_bptt(cell):
 
 
 def test_saved_bytes_counts_every_saved_array_once():
-    problem = bench_rnn.make_problem("lstm", CONFIG, np.float64)
+    problem = make_problem("lstm", CONFIG, np.float64)
     _, saved = numpy_bptt.forward("lstm", problem.model.numpy_params(), problem.x, problem.targets)
     T, B, H, K = CONFIG.T, CONFIG.B, CONFIG.H, CONFIG.K
     # h and c with their initial states, four gates, tanh(c), and the softmax probabilities
@@ -88,53 +97,61 @@ def test_saved_bytes_counts_every_saved_array_once():
 
 
 def test_unknown_cell_is_a_value_error():
-    problem = bench_rnn.make_problem("rnn", CONFIG, np.float64)
+    problem = make_problem("rnn", CONFIG, np.float64)
     with pytest.raises(ValueError, match="cell must be one of"):
         numpy_bptt.loss_and_grads("elman", problem.model.numpy_params(), problem.x, problem.targets)
 
 
-def test_verification_rejects_a_wrong_gradient():
-    problem = bench_rnn.make_problem("gru", CONFIG, np.float64)
-    reference, ours = bench_rnn.NumpyReference(problem), bench_rnn.Ours(problem)
-    assert bench_rnn.verify([reference, ours], np.float64)["ours"] < 1e-12
+# ---- verification ---------------------------------------------------------------
 
-    class OffByATinyBit(bench_rnn.Ours):
+def test_verification_rejects_a_wrong_gradient():
+    problem = make_problem("gru", CONFIG, np.float64)
+    reference, ours = implementations.NumpyFloor(problem), implementations.Ours(problem)
+    assert implementations.verify([reference, ours], np.float64)["ours"] < 1e-12
+
+    class OffByATinyBit(implementations.Ours):
         def grads(self):
             grads = dict(super().grads())
             grads["weight_hh"] = grads["weight_hh"] * (1 + 1e-8)
             return grads
 
-    with pytest.raises(bench_rnn.VerificationError, match="weight_hh"):
-        bench_rnn.verify([reference, OffByATinyBit(problem)], np.float64)
+    with pytest.raises(implementations.VerificationError, match="weight_hh"):
+        implementations.verify([reference, OffByATinyBit(problem)], np.float64)
+
+
+def test_unknown_implementation_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown implementation 'jax'"):
+        implementations.make_implementations(make_problem("rnn", CONFIG, np.float64), ["jax"])
 
 
 def test_config_parsing():
-    assert bench_rnn.Config.parse("100,1,16,32,16") == bench_rnn.Config(100, 1, 16, 32, 16)
-    assert bench_rnn.Config.parse("(5, 2, 3, 4, 5)") == bench_rnn.Config(5, 2, 3, 4, 5)
+    assert Config.parse("100,1,16,32,16") == Config(100, 1, 16, 32, 16)
+    assert Config.parse("(5, 2, 3, 4, 5)") == Config(5, 2, 3, 4, 5)
     for bad in ("1,2,3", "1,2,3,4,0", "a,b,c,d,e"):
         with pytest.raises(Exception, match="five positive integers"):
-            bench_rnn.Config.parse(bad)
+            Config.parse(bad)
 
+
+# ---- the scripts, quick --------------------------------------------------------------------------------
 
 def test_bench_rnn_quick_writes_a_verified_table(tmp_path):
     out = tmp_path / "quick.json"
     stdout = run_script("bench_rnn.py", "--quick", "--dtype", "float64", "float32", "--json", str(out),
                         tmp_path=tmp_path)
-    assert "pinned to 1" in stdout and "median ms" in stdout
+    assert "pinned to 1" in stdout and "median ms" in stdout and "load average" in stdout
     record = json.loads(out.read_text())
     results = record["results"]
     keys = {(r["cell"], r["dtype"], r["T"]) for r in results}
-    assert keys == {(c, d, cfg.T) for c in bench_rnn.CELLS for d in ("float64", "float32")
-                    for cfg in bench_rnn.QUICK_CONFIGS}
-    impls = {r["impl"] for r in results}
-    assert {"numpy", "ours"} <= impls
+    assert keys == {(c, d, cfg.T) for c in CELLS for d in ("float64", "float32") for cfg in QUICK_CONFIGS}
+    assert {"numpy", "ours"} <= {r["impl"] for r in results}
     for r in results:
         floor = next(x for x in results if x["impl"] == "numpy" and
                      (x["cell"], x["dtype"], x["T"], x["B"]) == (r["cell"], r["dtype"], r["T"], r["B"]))
         assert r["ratio_to_numpy"] == pytest.approx(r["median_s"] / floor["median_s"])
         assert r["q1_s"] <= r["median_s"] <= r["q3_s"] and r["reps"] == 3 and r["paired_ratio"] > 0
-        assert r["max_error"] <= bench_rnn.TOLERANCE[r["dtype"]]
+        assert r["max_error"] <= implementations.TOLERANCE[r["dtype"]]
     assert record["machine"]["numpy"] == np.__version__
+    assert len(record["machine"]["load_average"]) == 3 and len(record["load_average_at_end"]) == 3
 
 
 def test_bench_rnn_profile_and_scan(tmp_path):
@@ -145,7 +162,7 @@ def test_bench_rnn_profile_and_scan(tmp_path):
                         "--json", str(tmp_path / "scan.json"), tmp_path=tmp_path)
     assert (tmp_path / "perf-T.png").stat().st_size > 0 and (tmp_path / "perf-H.png").stat().st_size > 0
     scans = json.loads((tmp_path / "scan.json").read_text())["scans"]
-    assert {r["T"] for r in scans["T"]} == {c.T for c in bench_rnn.scan_configs(quick=True)["T"]}
+    assert {r["T"] for r in scans["T"]} == {c.T for c in scan.scan_configs(quick=True)["T"]}
     assert {r["impl"] for r in scans["H"]} == {"numpy", "ours"}
 
 
