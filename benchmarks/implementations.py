@@ -51,9 +51,10 @@ class NumpyFloor:
 
     name = "numpy"
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, block_steps: int | None = None) -> None:
         self.problem = problem
         self.params = problem.model.numpy_params()
+        self.block_steps = block_steps
         self._grads: dict[str, np.ndarray] = {}
 
     def forward(self) -> tuple[float, dict[str, np.ndarray]]:
@@ -63,7 +64,7 @@ class NumpyFloor:
     def backward(self, state: tuple[float, dict[str, np.ndarray]]) -> float:
         p = self.problem
         loss, saved = state
-        self._grads = numpy_bptt.backward(p.cell, self.params, p.x, p.targets, saved)
+        self._grads = numpy_bptt.backward(p.cell, self.params, p.x, p.targets, saved, self.block_steps)
         return loss
 
     def step(self) -> float:

@@ -14,10 +14,12 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import floor_race  # noqa: E402
 import implementations  # noqa: E402
 import numpy_bptt  # noqa: E402
 import scan  # noqa: E402
 from problem import CELLS, QUICK_CONFIGS, Config, make_problem  # noqa: E402
+from timing import summarise  # noqa: E402
 
 CONFIG = Config(7, 3, 4, 5, 6)
 
@@ -72,6 +74,50 @@ def test_numpy_bptt_matches_central_differences(cell):
 
 
 @pytest.mark.parametrize("cell", numpy_bptt.CELLS)
+def test_numpy_bptt_blocks_of_any_size_give_the_same_gradients(cell):
+    """The derivative factors are computed a block of steps at a time; the block size must not matter,
+    including blocks that do not divide T, and T = 1."""
+    for config in (Config(7, 2, 3, 4, 5), Config(1, 3, 2, 3, 4)):
+        problem = make_problem(cell, config, np.float64, seed=2)
+        loss, grads = floor_loss_and_grads(problem)
+        for block_steps in (1, 2, 3, config.T, 100):
+            other_loss, other = floor_loss_and_grads(problem, block_steps=block_steps)
+            assert other_loss == loss
+            assert_same_grads(other, grads, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("cell", numpy_bptt.CELLS)
+def test_numpy_bptt_keeps_float32(cell):
+    """float32 in, float32 everywhere (no silent float64 temporaries), and close to the float64 result."""
+    problem32 = make_problem(cell, CONFIG, np.float32, seed=4)
+    problem64 = make_problem(cell, CONFIG, np.float64, seed=4)
+    loss32, grads32 = floor_loss_and_grads(problem32)
+    loss64, grads64 = floor_loss_and_grads(problem64)
+    assert all(g.dtype == np.float32 for g in grads32.values())
+    _, saved = numpy_bptt.forward(cell, problem32.model.numpy_params(), problem32.x, problem32.targets)
+    assert all(a.dtype == np.float32 for a in saved.values())
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    assert_same_grads(grads32, grads64, rtol=1e-3, atol=1e-5)
+
+
+def test_numpy_bptt_sigmoid_does_not_overflow_into_nan():
+    """Huge pre-activations: exp overflows to inf in the sigmoid, which must give 0 (no nan, no warning)."""
+    problem = make_problem("lstm", CONFIG, np.float64)
+    params = {k: v * 1e4 for k, v in problem.model.numpy_params().items()}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss, grads = numpy_bptt.loss_and_grads("lstm", params, problem.x, problem.targets)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+
+
+def test_numpy_bptt_does_not_touch_the_parameters():
+    problem = make_problem("lstm", CONFIG, np.float64)
+    before = {k: v.copy() for k, v in problem.model.numpy_params().items()}
+    numpy_bptt.loss_and_grads("lstm", problem.model.numpy_params(), problem.x, problem.targets)
+    for name, value in problem.model.numpy_params().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+@pytest.mark.parametrize("cell", numpy_bptt.CELLS)
 def test_torch_cells_equal_numpy_bptt(cell):
     pytest.importorskip("torch")
     import torch_cell
@@ -102,7 +148,7 @@ def test_unknown_cell_is_a_value_error():
         numpy_bptt.loss_and_grads("elman", problem.model.numpy_params(), problem.x, problem.targets)
 
 
-# ---- verification ---------------------------------------------------------------
+# ---- verification and timing summaries ---------------------------------------------------------------
 
 def test_verification_rejects_a_wrong_gradient():
     problem = make_problem("gru", CONFIG, np.float64)
@@ -130,6 +176,19 @@ def test_config_parsing():
     for bad in ("1,2,3", "1,2,3,4,0", "a,b,c,d,e"):
         with pytest.raises(Exception, match="five positive integers"):
             Config.parse(bad)
+
+
+def fake_results(cell, config, times, dtype="float64"):
+    """Results as the round-robin would give them: per-round seconds of each implementation."""
+    return summarise(cell, config, dtype, {name: list(t) for name, t in times.items()},
+                     dict.fromkeys(times, 0.0))
+
+
+def test_summary_ratios_are_of_medians_and_paired_per_round():
+    [floor, ours] = fake_results("lstm", CONFIG, {"numpy": [1.0, 2.0, 10.0], "ours": [3.0, 4.0, 10.0]})
+    assert floor.ratio_to_numpy == 1.0
+    assert ours.median_s == 4.0 and ours.ratio_to_numpy == 2.0
+    assert ours.paired_ratio == 2.0  # per round: 3, 2, 1
 
 
 # ---- the scripts, quick --------------------------------------------------------------------------------
@@ -172,6 +231,18 @@ def test_bench_rnn_baseline_compares_ours(tmp_path):
     run_script("bench_rnn.py", *args, "--json", str(first), tmp_path=tmp_path)
     stdout = run_script("bench_rnn.py", *args, "--json", str(second), "--baseline", str(first), tmp_path=tmp_path)
     assert "| ... | RNN (6, 2, 3, 4, 5) float64 |" in stdout
+
+
+def test_floor_race_verifies_and_times_every_contender(tmp_path):
+    out = tmp_path / "race.json"
+    stdout = run_script("floor_race.py", "--configs", "5,2,3,4,3", "--dtype", "float64", "float32", "--reps", "2",
+                        "--json", str(out), tmp_path=tmp_path)
+    results = json.loads(out.read_text())["results"]
+    assert {(r["cell"], r["dtype"], r["impl"]) for r in results} == {
+        (cell, dtype, impl) for cell in CELLS for dtype in ("float64", "float32")
+        for impl in ("numpy",) + floor_race.CONTENDERS}
+    assert all(r["max_error"] <= implementations.TOLERANCE[r["dtype"]] for r in results)
+    assert "previous floor" in stdout and "paired" in stdout
 
 
 def test_bench_memory_quick(tmp_path):
