@@ -3,12 +3,13 @@
 The model (problem.py): an RNN, LSTM or GRU layer (T steps, batch B, input D, hidden H), a
 Linear head (K classes) on every step, and cross-entropy summed over all steps. Implementations
 (implementations.py): the hand-written numpy floor every ratio is relative to, ours, torch
-autograd over the same primitive cell, and torch.nn's fused layer.
+autograd over the same primitive cell, torch.nn's fused layer, and the minimal micro engine.
 Every implementation must give the floor's loss and gradients before a configuration is timed
 (float64: to 1e-10), or the run stops; timing is round-robin, reporting medians (timing.py),
 with BLAS on one thread (machine.py).
 
     python benchmarks/bench_rnn.py                       # the table and the goals, float64 (a few minutes)
+    python benchmarks/bench_rnn.py --node-cost --markdown out.md   # also the per-node cost; docs' tables
     python benchmarks/bench_rnn.py --dtype float32 --cells lstm --configs 50,32,64,128,64
     python benchmarks/bench_rnn.py --profile --cells lstm --configs 100,1,16,32,16
     python benchmarks/bench_rnn.py --scan docs/images/perf   # time vs T and vs H, as plots
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import implementations
+import node_cost
 import report
 from problem import CELLS, CONFIGS, QUICK_CONFIGS, Config
 from timing import Result, measure
@@ -51,7 +53,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny configurations, seconds (a smoke test)")
     parser.add_argument("--json", type=Path, help="where to write the results (default: benchmarks/results/"
                         "latest.json, or scan.json with --scan)")
+    parser.add_argument("--markdown", type=Path, help="also write the tables for docs/performance.md here")
     parser.add_argument("--baseline", type=Path, help="an earlier --json output to compare ours with")
+    parser.add_argument("--node-cost", action="store_true",
+                        help="after the table: time per graph node of ours and the micro engine, on the first "
+                             "cell at the first configuration (node_cost.py)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the table: cProfile ours on the first cell, config and dtype")
     parser.add_argument("--profile-top", type=int, default=25)
@@ -94,7 +100,8 @@ def table(args: argparse.Namespace, record: dict[str, Any]) -> list[Result]:
           f"{time.perf_counter() - start:.0f} s\n")
     report.print_table(results)
     record["results"] = [asdict(r) for r in results]
-    record["goals"] = report.print_goals(results)
+    record["goals"] = report.evaluate_goals(results)
+    report.print_goals(record["goals"])
     return results
 
 
@@ -119,6 +126,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = table(args, record)
         if args.baseline is not None:
             report.print_baseline(results, args.baseline)
+        if args.node_cost:
+            record["node_cost"] = [node_cost.measure_node_cost(args.cells[0], args.configs[0], args.dtype[0],
+                                                               args.budget, args.reps, seed=args.seed)]
+            node_cost.print_node_cost(record["node_cost"][0])
+        if args.markdown is not None:
+            text = report.markdown(results, record["goals"])
+            if args.node_cost:
+                text += "\n" + node_cost.markdown(record["node_cost"])
+            args.markdown.parent.mkdir(parents=True, exist_ok=True)
+            args.markdown.write_text(text)
+            print(f"\nwrote {args.markdown}")
     record["load_average_at_end"] = machine.load_average()
     print(f"\nload average at the end: {record['load_average_at_end']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ needs; ``backward(state)``, returning the loss; ``step()``, both from fresh grad
 - ``numpy``: hand-written forward and BPTT (numpy_bptt.py), the floor every ratio is relative to;
 - ``ours``: micrograd_seq's public API: the layer, Linear, cross_entropy and the generic backward;
 - ``torch autograd``: torch over the same primitive cell, unrolled by a Python loop (torch_cell.py);
-- ``torch.nn fused``: torch.nn.RNN/LSTM/GRU (torch_cell.py).
+- ``torch.nn fused``: torch.nn.RNN/LSTM/GRU (torch_cell.py);
+- ``micro engine``: the same graph on a minimal tape-based engine (micro_engine.py), the per-node floor.
 
 A benchmark of wrong maths is worthless: ``verify`` compares every implementation's loss and
 gradients with the floor's before anything is timed.
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import machine
 import numpy as np
 import numpy_bptt
+from micro_engine import MicroEngine
 from problem import Problem
 
 import micrograd_seq as mg
@@ -27,9 +29,9 @@ import micrograd_seq as mg
 __all__ = ["Implementation", "NumpyFloor", "Ours", "IMPLS", "OPTION_NAMES", "TOLERANCE", "torch_available",
            "make_implementations", "VerificationError", "verify"]
 
-IMPLS = ("numpy", "ours", "torch autograd", "torch.nn fused")
-OPTION_NAMES = {"ours": "ours", "torch-autograd": "torch autograd",
-                "torch-fused": "torch.nn fused"}  # command-line spelling -> name
+IMPLS = ("numpy", "ours", "torch autograd", "torch.nn fused", "micro engine")
+OPTION_NAMES = {"ours": "ours", "torch-autograd": "torch autograd", "torch-fused": "torch.nn fused",
+                "micro": "micro engine"}  # command-line spelling -> name
 # Errors are max |impl - numpy| / max |numpy| over each gradient (and relative for the loss).
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
 
@@ -116,6 +118,8 @@ def make_implementations(problem: Problem, names: Sequence[str]) -> list[Impleme
             made.append(NumpyFloor(p))
         elif name == "ours":
             made.append(Ours(p))
+        elif name == "micro engine":
+            made.append(MicroEngine(p.cell, p.model.numpy_params(), p.x, p.targets))
         elif name in ("torch autograd", "torch.nn fused"):
             if not torch_available():
                 raise RuntimeError(f"{name} needs torch, which is not installed")

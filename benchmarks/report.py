@@ -1,24 +1,43 @@
-"""Reports of a run: the table, the goals, and ours against an earlier run."""
+"""Reports of a run: the table, the issue's goals, ours against an earlier run, and markdown for the docs."""
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from problem import Config
 from timing import Result
 
-__all__ = ["GOALS", "print_table", "print_goals", "print_baseline"]
+__all__ = ["Goal", "GOALS", "print_table", "evaluate_goals", "print_goals", "print_baseline", "markdown"]
 
 
-# The issue's goals: ratio of medians ours / numpy at float64, one thread; and torch autograd's ratio then.
-GOALS = [("lstm", Config(100, 1, 16, 32, 16), 3.0, 7.4, "per-node overhead"),
-         ("lstm", Config(50, 32, 64, 128, 64), 1.2, 1.3, ""),
-         ("gru", Config(50, 32, 64, 128, 64), 1.2, 1.4, ""),
-         ("rnn", Config(50, 32, 64, 128, 64), 1.3, 1.5, ""),
-         ("lstm", Config(1000, 8, 32, 64, 32), 2.0, 3.5, ""),
-         ("lstm", Config(20, 64, 256, 512, 256), 1.1, 1.1, "matmul-bound")]
+@dataclass(frozen=True)
+class Goal:
+    """Ours' median over ``against``'s median in the same run (float64, one thread) must be at most ``limit``."""
+
+    cell: str
+    config: Config
+    limit: float
+    against: str = "numpy"
+    strict: bool = False  # below the limit, not at it
+    note: str = ""
+
+    def text(self) -> str:
+        bound = f"< {self.limit:g}" if self.strict else f"<= {self.limit:g}"
+        return f"ours / {self.against} {bound}"
+
+
+SMALL, MEDIUM, LONG = Config(100, 1, 16, 32, 16), Config(50, 32, 64, 128, 64), Config(1000, 8, 32, 64, 32)
+# Issue 16's goals against the tightened floor.
+GOALS = (Goal("lstm", SMALL, 3.0, note="per-node overhead"),
+         Goal("lstm", MEDIUM, 1.2),
+         Goal("gru", MEDIUM, 1.2),
+         Goal("rnn", MEDIUM, 1.3),
+         Goal("lstm", LONG, 2.0),
+         Goal("lstm", SMALL, 1.0, against="torch.nn fused", strict=True, note="faster than torch.nn.LSTM"))
 
 
 def print_table(results: Sequence[Result]) -> None:
@@ -37,27 +56,47 @@ def print_table(results: Sequence[Result]) -> None:
               f"{r.ratio_to_numpy:7.2f} {r.paired_ratio:7.2f} {r.reps:4d} {r.max_error:8.1e}")
 
 
-def print_goals(results: Sequence[Result]) -> list[dict[str, Any]]:
-    """The issue's goals next to the ratios measured now (float64 only)."""
+def _ratio(found: dict, cell: str, config: Config, impl: str, against: str) -> tuple[float, float] | None:
+    """(ratio of medians, median of per-round ratios) of ``impl`` to ``against``, or None if either is missing."""
+    a, b = found.get((cell, config, impl)), found.get((cell, config, against))
+    if a is None or b is None:
+        return None
+    return a.median_s / b.median_s, float(np.median(np.divide(a.samples_s, b.samples_s)))
+
+
+def evaluate_goals(results: Sequence[Result], goals: Sequence[Goal] = GOALS) -> list[dict[str, Any]]:
+    """The goals whose configuration was measured (float64), with ours' and the peers' ratios now."""
     found = {(r.cell, r.config, r.impl): r for r in results if r.dtype == "float64"}
     rows = []
-    for cell, config, goal, torch_then, note in GOALS:
-        ours, peer = found.get((cell, config, "ours")), found.get((cell, config, "torch autograd"))
+    for goal in goals:
+        ours = _ratio(found, goal.cell, goal.config, "ours", goal.against)
         if ours is None:
             continue
-        rows.append({"cell": cell, "config": str(config), "goal": goal, "ours": ours.ratio_to_numpy,
-                     "ours_paired": ours.paired_ratio, "torch_autograd": peer.ratio_to_numpy if peer else None,
-                     "torch_autograd_in_issue": torch_then, "met": ours.ratio_to_numpy <= goal, "note": note})
-    if rows:
-        print("\nGoals (ratio of medians to hand-written numpy, float64, one thread):")
-        print(f"{'cell':5} {'(T, B, D, H, K)':24} {'goal':>6} {'ours':>6} {'paired':>7} {'torch autograd':>15} "
-              f"{'(issue)':>8}  met")
-        for row in rows:
-            torch_now = f"{row['torch_autograd']:.2f}" if row["torch_autograd"] is not None else "-"
-            print(f"{row['cell']:5} {row['config']:24} {row['goal']:6.1f} {row['ours']:6.2f} {row['ours_paired']:7.2f} "
-                  f"{torch_now:>15} {row['torch_autograd_in_issue']:8.1f}  {'yes' if row['met'] else 'NO'}"
-                  + (f"  ({row['note']})" if row["note"] else ""))
+        peers = {impl: _ratio(found, goal.cell, goal.config, impl, goal.against)
+                 for impl in ("torch autograd", "torch.nn fused")}
+        met = ours[0] < goal.limit if goal.strict else ours[0] <= goal.limit
+        rows.append({"cell": goal.cell, "config": str(goal.config), "goal": goal.text(), "against": goal.against,
+                     "limit": goal.limit, "ours": ours[0], "ours_paired": ours[1],
+                     "torch_autograd": peers["torch autograd"][0] if peers["torch autograd"] else None,
+                     "torch_fused": peers["torch.nn fused"][0] if peers["torch.nn fused"] else None,
+                     "met": met, "note": goal.note})
     return rows
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def print_goals(rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    print("\nGoals (ratios of medians in this run, float64, one thread; paired = median of per-round ratios):")
+    print(f"{'cell':5} {'(T, B, D, H, K)':24} {'goal':30} {'ours':>6} {'paired':>7} {'torch autograd':>15} "
+          f"{'torch.nn fused':>15}  met")
+    for row in rows:
+        print(f"{row['cell']:5} {row['config']:24} {row['goal']:30} {row['ours']:6.2f} {row['ours_paired']:7.2f} "
+              f"{_cell(row['torch_autograd']):>15} {_cell(row['torch_fused']):>15}  {'yes' if row['met'] else 'NO'}"
+              + (f"  ({row['note']})" if row["note"] else ""))
 
 
 def print_baseline(results: Sequence[Result], path: Path) -> None:
@@ -73,3 +112,35 @@ def print_baseline(results: Sequence[Result], path: Path) -> None:
         if r.impl == "ours" and old is not None:
             print(f"| ... | {r.cell.upper()} {r.config} {r.dtype} | {old['median_s'] * 1e3:.3g} ms "
                   f"({old['ratio_to_numpy']:.2f}x numpy) | {r.median_s * 1e3:.3g} ms ({r.ratio_to_numpy:.2f}x numpy) |")
+
+
+def markdown(results: Sequence[Result], goal_rows: Sequence[dict[str, Any]]) -> str:
+    """The tables of docs/performance.md: one per dtype, then the goals."""
+    lines: list[str] = []
+    for dtype in dict.fromkeys(r.dtype for r in results):
+        rows = [r for r in results if r.dtype == dtype]
+        peers = [impl for impl in dict.fromkeys(r.impl for r in rows) if impl not in ("numpy", "ours")]
+        lines += [f"{dtype}:", "",
+                  "| cell | (T, B, D, H, K) | numpy ms | ours ms | ours /numpy | paired | "
+                  + "".join(f"{peer} /numpy | " for peer in peers) + "rounds |",
+                  "|---|---|---:|---:|---:|---:|" + "---:|" * len(peers) + "---:|"]
+        by_key = {(r.cell, r.config, r.impl): r for r in rows}
+        for cell, config in dict.fromkeys((r.cell, r.config) for r in rows):
+            floor, ours = by_key[(cell, config, "numpy")], by_key.get((cell, config, "ours"))
+            if ours is None:
+                continue
+            peer_ratios = [by_key[key].ratio_to_numpy if key in by_key else None
+                           for key in ((cell, config, peer) for peer in peers)]
+            lines.append(f"| {cell.upper()} | {config} | {floor.median_s * 1e3:.3g} | {ours.median_s * 1e3:.3g} | "
+                         f"**{ours.ratio_to_numpy:.2f}** | {ours.paired_ratio:.2f} | "
+                         + "".join(f"{_cell(ratio)} | " for ratio in peer_ratios) + f"{ours.reps} |")
+        lines.append("")
+    if goal_rows:
+        lines += ["| goal | ours | paired | torch autograd | torch.nn fused | met |", "|---|---:|---:|---:|---:|---|"]
+        for row in goal_rows:
+            note = f": {row['note']}" if row["note"] else ""
+            lines.append(f"| {row['cell'].upper()} {row['config']}{note}, {row['goal']} | {row['ours']:.2f} | "
+                         f"{row['ours_paired']:.2f} | {_cell(row['torch_autograd'])} | {_cell(row['torch_fused'])} | "
+                         f"{'yes' if row['met'] else 'no'} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -9,14 +9,15 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import implementations
 import numpy as np
+from implementations import Implementation
 from problem import Config, make_problem
 
-__all__ = ["time_round_robin", "Result", "summarise", "measure"]
+__all__ = ["time_round_robin", "Result", "measure", "Phased"]
 
 
 def time_round_robin(impls: Sequence[Any], reps: int | None, budget: float, warmup: int,
@@ -47,6 +48,26 @@ def time_round_robin(impls: Sequence[Any], reps: int | None, budget: float, warm
     return times
 
 
+class Phased:
+    """An implementation whose step() also records its forward and backward seconds separately."""
+
+    def __init__(self, impl: Implementation) -> None:
+        self.impl = impl
+        self.name = impl.name
+        self.phases: list[tuple[float, float]] = []
+
+    def step(self) -> float:
+        start = time.perf_counter()
+        state = self.impl.forward()
+        middle = time.perf_counter()
+        loss = self.impl.backward(state)
+        self.phases.append((middle - start, time.perf_counter() - middle))
+        return loss
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return self.impl.grads()
+
+
 @dataclass
 class Result:
     cell: str
@@ -64,6 +85,7 @@ class Result:
     ratio_to_numpy: float
     paired_ratio: float  # median over rounds of this time / numpy's in the same round
     max_error: float
+    samples_s: list[float] = field(default_factory=list, repr=False)  # one per round, in round order
 
     @property
     def config(self) -> Config:
@@ -79,7 +101,7 @@ def summarise(cell: str, config: Config, dtype: Any, own: dict[str, list[float]]
         q1, median, q3 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
         paired = float(np.median(np.divide(samples, own[floor])))
         results.append(Result(cell, np.dtype(dtype).name, *asdict(config).values(), name, median, q1, q3,
-                              len(samples), median / floor_median, paired, errors[name]))
+                              len(samples), median / floor_median, paired, errors[name], list(samples)))
     return results
 
 

@@ -16,7 +16,10 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import floor_race  # noqa: E402
 import implementations  # noqa: E402
+import micro_engine  # noqa: E402
+import node_cost  # noqa: E402
 import numpy_bptt  # noqa: E402
+import report  # noqa: E402
 import scan  # noqa: E402
 from problem import CELLS, QUICK_CONFIGS, Config, make_problem  # noqa: E402
 from timing import summarise  # noqa: E402
@@ -148,7 +151,33 @@ def test_unknown_cell_is_a_value_error():
         numpy_bptt.loss_and_grads("elman", problem.model.numpy_params(), problem.x, problem.targets)
 
 
-# ---- verification and timing summaries ---------------------------------------------------------------
+# ---- the minimal engine ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", numpy_bptt.CELLS)
+def test_micro_engine_equals_the_floor_and_records_our_graph(cell):
+    problem = make_problem(cell, CONFIG, np.float64, seed=6)
+    loss, grads = floor_loss_and_grads(problem)
+    micro = micro_engine.MicroEngine(cell, problem.model.numpy_params(), problem.x, problem.targets)
+    assert micro.step() == pytest.approx(loss, rel=1e-13)
+    assert_same_grads(micro.grads(), grads, rtol=1e-10, atol=1e-13)
+    assert micro_engine.nodes_recorded() == 0  # backward emptied the tape
+    counts = node_cost.count_nodes(cell, CONFIG, np.float64)
+    assert counts["micro engine"] == counts["ours"]
+    assert node_cost.nodes_per_step(cell, CONFIG, np.float64) == {
+        name: {"rnn": 4, "lstm": 16, "gru": 20}[cell] for name in node_cost.ENGINES}
+
+
+def test_micro_engine_gradients_do_not_build_up_across_steps():
+    problem = make_problem("gru", CONFIG, np.float64)
+    micro = micro_engine.MicroEngine("gru", problem.model.numpy_params(), problem.x, problem.targets)
+    micro.step()
+    first = {k: v.copy() for k, v in micro.grads().items()}
+    micro.forward()  # abandoned: its tape must not leak into the next step
+    micro.step()
+    assert_same_grads(micro.grads(), first, rtol=0, atol=0)
+
+
+# ---- verification, timing summaries, goals ---------------------------------------------------------------
 
 def test_verification_rejects_a_wrong_gradient():
     problem = make_problem("gru", CONFIG, np.float64)
@@ -189,28 +218,61 @@ def test_summary_ratios_are_of_medians_and_paired_per_round():
     assert floor.ratio_to_numpy == 1.0
     assert ours.median_s == 4.0 and ours.ratio_to_numpy == 2.0
     assert ours.paired_ratio == 2.0  # per round: 3, 2, 1
+    assert ours.samples_s == [3.0, 4.0, 10.0]
+
+
+def test_goals_against_the_floor_and_against_torch_fused():
+    small, medium = report.SMALL, report.MEDIUM
+    results = (fake_results("lstm", small, {"numpy": [1.0] * 3, "ours": [2.9] * 3, "torch autograd": [5.0] * 3,
+                                            "torch.nn fused": [2.9] * 3})
+               + fake_results("gru", medium, {"numpy": [1.0] * 3, "ours": [1.25] * 3})
+               + fake_results("gru", medium, {"numpy": [1.0] * 3, "ours": [1.0] * 3}, dtype="float32"))
+    rows = {(row["cell"], row["config"], row["against"]): row for row in report.evaluate_goals(results)}
+    assert set(rows) == {("lstm", str(small), "numpy"), ("gru", str(medium), "numpy"),
+                         ("lstm", str(small), "torch.nn fused")}  # float32 and unmeasured goals left out
+    assert rows[("lstm", str(small), "numpy")]["met"] and rows[("lstm", str(small), "numpy")]["torch_autograd"] == 5.0
+    assert not rows[("gru", str(medium), "numpy")]["met"]
+    assert rows[("gru", str(medium), "numpy")]["torch_fused"] is None
+    fused = rows[("lstm", str(small), "torch.nn fused")]
+    assert fused["ours"] == 1.0 and not fused["met"]  # level is not faster
+    text = report.markdown(results, list(rows.values()))
+    assert "| LSTM | (100, 1, 16, 32, 16) | 1e+03 | 2.9e+03 | **2.90** |" in text
+    assert "ours / torch.nn fused < 1 | 1.00 |" in text
 
 
 # ---- the scripts, quick --------------------------------------------------------------------------------
 
 def test_bench_rnn_quick_writes_a_verified_table(tmp_path):
-    out = tmp_path / "quick.json"
-    stdout = run_script("bench_rnn.py", "--quick", "--dtype", "float64", "float32", "--json", str(out),
-                        tmp_path=tmp_path)
+    out, md = tmp_path / "quick.json", tmp_path / "quick.md"
+    stdout = run_script("bench_rnn.py", "--quick", "--dtype", "float64", "float32", "--impls", "ours", "micro",
+                        "--json", str(out), "--markdown", str(md), tmp_path=tmp_path)
     assert "pinned to 1" in stdout and "median ms" in stdout and "load average" in stdout
     record = json.loads(out.read_text())
     results = record["results"]
     keys = {(r["cell"], r["dtype"], r["T"]) for r in results}
     assert keys == {(c, d, cfg.T) for c in CELLS for d in ("float64", "float32") for cfg in QUICK_CONFIGS}
-    assert {"numpy", "ours"} <= {r["impl"] for r in results}
+    assert {r["impl"] for r in results} == {"numpy", "ours", "micro engine"}
     for r in results:
         floor = next(x for x in results if x["impl"] == "numpy" and
                      (x["cell"], x["dtype"], x["T"], x["B"]) == (r["cell"], r["dtype"], r["T"], r["B"]))
         assert r["ratio_to_numpy"] == pytest.approx(r["median_s"] / floor["median_s"])
-        assert r["q1_s"] <= r["median_s"] <= r["q3_s"] and r["reps"] == 3 and r["paired_ratio"] > 0
+        assert r["q1_s"] <= r["median_s"] <= r["q3_s"] and r["reps"] == 3 == len(r["samples_s"])
         assert r["max_error"] <= implementations.TOLERANCE[r["dtype"]]
     assert record["machine"]["numpy"] == np.__version__
     assert len(record["machine"]["load_average"]) == 3 and len(record["load_average_at_end"]) == 3
+    assert md.read_text().startswith("float64:") and "| RNN | (4, 1, 2, 3, 2) |" in md.read_text()
+
+
+def test_bench_rnn_node_cost(tmp_path):
+    out = tmp_path / "nodes.json"
+    stdout = run_script("bench_rnn.py", "--quick", "--cells", "lstm", "--impls", "ours", "--node-cost",
+                        "--json", str(out), tmp_path=tmp_path)
+    assert "Time per graph node: LSTM (6, 2, 3, 4, 5) float64" in stdout
+    [row] = json.loads(out.read_text())["node_cost"]
+    assert set(row["engines"]) == {"ours", "micro engine"}
+    for engine in row["engines"].values():
+        assert engine["nodes_per_step"] == 16 and engine["nodes"] > 6 * 16
+        assert engine["us_per_node"]["forward"] > 0 and engine["max_error"] < 1e-10
 
 
 def test_bench_rnn_profile_and_scan(tmp_path):
