@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dtype", nargs="+", choices=("float64", "float32"), default=["float64"])
     parser.add_argument("--impls", nargs="+", choices=tuple(implementations.OPTION_NAMES),
                         default=["ours", "torch-autograd", "torch-fused"],
-                        help="implementations besides numpy (always run: it is the reference)")
+                        help="implementations besides the numpy floor's two forms (always run: the reference)")
     parser.add_argument("--reps", type=int, help="timed rounds per configuration (default: fit --budget)")
     parser.add_argument("--budget", type=float, default=5.0, help="seconds of timed rounds per configuration")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds after the verification call")
@@ -77,7 +77,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.configs = list(QUICK_CONFIGS if args.quick else CONFIGS)
     if args.quick:
         args.reps, args.warmup = args.reps or 3, 1
-    args.impl_names = ["numpy"] + [implementations.OPTION_NAMES[i] for i in args.impls]
+    args.impl_names = list(implementations.FLOORS) + [implementations.OPTION_NAMES[i] for i in args.impls]
     if any(name.startswith("torch") for name in args.impl_names) and not implementations.torch_available():
         print("torch is not installed: timing without it")
         args.impl_names = [name for name in args.impl_names if not name.startswith("torch")]

@@ -1,13 +1,14 @@
 """Race hand-written numpy variants against the floor: a floor that someone can beat is not a floor.
 
 Every contender is verified against the floor (loss and gradients to 1e-10 in float64) and then
-timed with it in one interleaved round-robin, like bench_rnn.py. The contenders:
+timed with both of the floor's forms (``numpy``: projected, ``numpy fused``) in one interleaved
+round-robin, like bench_rnn.py; ratios are to the faster form, as in bench_rnn. The contenders:
 
-- ``floor again``: the floor a second time, the A/A pair: how far two identical implementations
-  land apart in this run, i.e. the noise a real difference must exceed;
-- ``per-step factors``: the floor with blocks of one time step: the derivative factors of each
-  backward step computed just before it, the way a textbook BPTT loop does;
-- ``whole-sequence factors``: the floor with one block: every step's factors in one call each;
+- ``floor again``: the projected form a second time, the A/A pair: how far two identical
+  implementations land apart in this run, i.e. the noise a real difference must exceed;
+- ``per-step factors``: the projected form with blocks of one time step: the derivative factors
+  of each backward step computed just before it, the way a textbook BPTT loop does;
+- ``whole-sequence factors``: the projected form with one block: every step's factors at once;
 - ``previous floor``: the floor before issue 16 (per-step temporaries, a five-call capped
   sigmoid, the head's softmax with two exps), the one the issue found 1.48x too slow.
 
@@ -150,22 +151,16 @@ class PreviousFloor:
         return self._grads
 
 
-def _floor(problem: Problem, name: str, block_steps: int | None) -> NumpyFloor:
-    floor = NumpyFloor(problem, block_steps)
-    floor.name = name
-    return floor
-
-
 def make_contenders(problem: Problem, names: Sequence[str]) -> list[Implementation]:
-    """The floor first, then the named contenders, all on ``problem``."""
-    made: list[Implementation] = [NumpyFloor(problem)]
+    """The floor's two forms first, then the named contenders, all on ``problem``."""
+    made: list[Implementation] = [NumpyFloor(problem), NumpyFloor(problem, fused=True)]
     for name in names:
         if name == "floor again":
-            made.append(_floor(problem, name, None))
+            made.append(NumpyFloor(problem, name=name))
         elif name == "per-step factors":
-            made.append(_floor(problem, name, 1))
+            made.append(NumpyFloor(problem, block_steps=1, name=name))
         elif name == "whole-sequence factors":
-            made.append(_floor(problem, name, problem.config.T))
+            made.append(NumpyFloor(problem, block_steps=problem.config.T, name=name))
         elif name == "previous floor":
             made.append(PreviousFloor(problem))
         else:
@@ -184,11 +179,11 @@ def race(cell: str, config: Config, dtype: Any, names: Sequence[str], budget: fl
 
 
 def print_race(results: Sequence[Result]) -> None:
-    floor = results[0]
-    print(f"{floor.cell.upper():5} {floor.dtype:7} {str(floor.config):24} floor {floor.median_s * 1e3:9.3f} ms"
-          f"  ({floor.reps} rounds)")
-    for r in results[1:]:
-        print(f"{'':39} {r.impl:22} {r.median_s * 1e3:9.3f} ms  ratio {r.ratio_to_numpy:5.2f}  paired "
+    first = results[0]
+    print(f"{first.cell.upper():5} {first.dtype:7} {first.config}: the floor is {first.floor!r} "
+          f"({first.reps} rounds)")
+    for r in results:
+        print(f"{'':8} {r.impl:24} {r.median_s * 1e3:10.3f} ms  ratio {r.ratio_to_numpy:5.2f}  paired "
               f"{r.paired_ratio:5.2f}  err {r.max_error:.0e}")
 
 

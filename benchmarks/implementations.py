@@ -4,7 +4,8 @@ Each one is set up on a ``Problem`` and has ``name``; ``forward()``, returning w
 needs; ``backward(state)``, returning the loss; ``step()``, both from fresh gradients; and
 ``grads()``, d loss / d parameter under numpy_bptt's names after a step.
 
-- ``numpy``: hand-written forward and BPTT (numpy_bptt.py), the floor every ratio is relative to;
+- ``numpy`` and ``numpy fused``: hand-written forward and BPTT (numpy_bptt.py) in its two forms;
+  the faster of the two in a run is the floor every ratio is relative to;
 - ``ours``: micrograd_seq's public API: the layer, Linear, cross_entropy and the generic backward;
 - ``torch autograd``: torch over the same primitive cell, unrolled by a Python loop (torch_cell.py);
 - ``torch.nn fused``: torch.nn.RNN/LSTM/GRU (torch_cell.py);
@@ -26,10 +27,11 @@ from problem import Problem
 
 import micrograd_seq as mg
 
-__all__ = ["Implementation", "NumpyFloor", "Ours", "IMPLS", "OPTION_NAMES", "TOLERANCE", "torch_available",
+__all__ = ["Implementation", "NumpyFloor", "Ours", "IMPLS", "FLOORS", "OPTION_NAMES", "TOLERANCE", "torch_available",
            "make_implementations", "VerificationError", "verify"]
 
-IMPLS = ("numpy", "ours", "torch autograd", "torch.nn fused", "micro engine")
+FLOORS = ("numpy", "numpy fused")  # the floor of a run is the faster of these
+IMPLS = FLOORS + ("ours", "torch autograd", "torch.nn fused", "micro engine")
 OPTION_NAMES = {"ours": "ours", "torch-autograd": "torch autograd", "torch-fused": "torch.nn fused",
                 "micro": "micro engine"}  # command-line spelling -> name
 # Errors are max |impl - numpy| / max |numpy| over each gradient (and relative for the loss).
@@ -49,24 +51,24 @@ class Implementation(Protocol):
 
 
 class NumpyFloor:
-    """The hand-written forward and BPTT, on our model's parameter arrays."""
+    """The hand-written forward and BPTT, in one of its two forms, on our model's parameter arrays."""
 
-    name = "numpy"
-
-    def __init__(self, problem: Problem, block_steps: int | None = None) -> None:
+    def __init__(self, problem: Problem, fused: bool = False, block_steps: int | None = None,
+                 name: str | None = None) -> None:
         self.problem = problem
         self.params = problem.model.numpy_params()
-        self.block_steps = block_steps
+        self.fused, self.block_steps = fused, block_steps
+        self.name = name or FLOORS[fused]
         self._grads: dict[str, np.ndarray] = {}
 
     def forward(self) -> tuple[float, dict[str, np.ndarray]]:
         p = self.problem
-        return numpy_bptt.forward(p.cell, self.params, p.x, p.targets)
+        return numpy_bptt.forward(p.cell, self.params, p.x, p.targets, self.fused)
 
     def backward(self, state: tuple[float, dict[str, np.ndarray]]) -> float:
         p = self.problem
         loss, saved = state
-        self._grads = numpy_bptt.backward(p.cell, self.params, p.x, p.targets, saved, self.block_steps)
+        self._grads = numpy_bptt.backward(p.cell, self.params, p.x, p.targets, saved, self.block_steps, self.fused)
         return loss
 
     def step(self) -> float:
@@ -114,8 +116,8 @@ def make_implementations(problem: Problem, names: Sequence[str]) -> list[Impleme
     made: list[Implementation] = []
     p = problem
     for name in names:
-        if name == "numpy":
-            made.append(NumpyFloor(p))
+        if name in FLOORS:
+            made.append(NumpyFloor(p, fused=name == "numpy fused"))
         elif name == "ours":
             made.append(Ours(p))
         elif name == "micro engine":

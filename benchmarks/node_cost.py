@@ -74,11 +74,13 @@ def measure_node_cost(cell: str, config: Config, dtype: Any, budget: float, reps
     "above floor" is the median over rounds of (engine - floor) in the same round, per node.
     """
     problem = make_problem(cell, config, dtype, seed)
-    impls = [Phased(impl) for impl in implementations.make_implementations(problem, ("numpy",) + ENGINES)]
+    names = implementations.FLOORS + ENGINES
+    impls = [Phased(impl) for impl in implementations.make_implementations(problem, names)]
     errors = implementations.verify(impls, problem.dtype)
     rounds = len(time_round_robin(impls, reps, budget, warmup, min_reps=5, max_reps=201)[0])
     seconds = {impl.name: np.array(impl.phases[-rounds:]) for impl in impls}  # (rounds, 2): forward, backward
-    floor = seconds["numpy"]
+    floor_name = min(implementations.FLOORS, key=lambda name: np.median(seconds[name].sum(axis=1)))
+    floor = seconds[floor_name]
     nodes, per_step = count_nodes(cell, config, dtype), nodes_per_step(cell, config, dtype)
     engines = {name: {"nodes": nodes[name], "nodes_per_step": per_step[name],
                       "forward_ms": float(np.median(seconds[name][:, 0])) * 1e3,
@@ -89,14 +91,14 @@ def measure_node_cost(cell: str, config: Config, dtype: Any, budget: float, reps
                for name in ENGINES}
     ours, micro = (engines[name]["above_floor_us_per_node"]["total"] for name in ENGINES)
     return {"cell": cell, "config": str(config), "dtype": np.dtype(dtype).name, "rounds": rounds,
-            "floor_forward_ms": float(np.median(floor[:, 0])) * 1e3,
+            "floor": floor_name, "floor_forward_ms": float(np.median(floor[:, 0])) * 1e3,
             "floor_backward_ms": float(np.median(floor[:, 1])) * 1e3,
             "engines": engines, "ours_over_micro": ours / micro}
 
 
 def print_node_cost(row: dict[str, Any]) -> None:
     print(f"\nTime per graph node: {row['cell'].upper()} {row['config']} {row['dtype']}, medians over {row['rounds']} "
-          f"rounds; the floor (hand-written numpy) takes {row['floor_forward_ms']:.3f} ms forward + "
+          f"rounds; the floor ({row['floor']!r}, hand-written) takes {row['floor_forward_ms']:.3f} ms forward + "
           f"{row['floor_backward_ms']:.3f} ms backward")
     print(f"{'engine':13} {'nodes':>7} {'per step':>8} {'forward ms':>10} {'backward ms':>11}   "
           f"{'us per node: fwd':>16} {'bwd':>6} {'total':>6}   {'above floor: fwd':>16} {'bwd':>6} {'total':>6}")

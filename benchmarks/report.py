@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from implementations import FLOORS
 from problem import Config
 from timing import Result
 
@@ -21,7 +22,7 @@ class Goal:
     cell: str
     config: Config
     limit: float
-    against: str = "numpy"
+    against: str = "floor"  # the run's numpy floor, or an implementation's name
     strict: bool = False  # below the limit, not at it
     note: str = ""
 
@@ -42,7 +43,7 @@ GOALS = (Goal("lstm", SMALL, 3.0, note="per-node overhead"),
 
 def print_table(results: Sequence[Result]) -> None:
     header = f"{'cell':5} {'dtype':7} {'(T, B, D, H, K)':24} {'implementation':15} {'median ms':>10} " \
-             f"{'IQR ms':>15} {'us/step':>9} {'/numpy':>7} {'paired':>7} {'reps':>4} {'max err':>8}"
+             f"{'IQR ms':>15} {'us/step':>9} {'/floor':>7} {'paired':>7} {'reps':>4} {'max err':>8}"
     print(header)
     print("-" * len(header))
     previous = None
@@ -53,12 +54,16 @@ def print_table(results: Sequence[Result]) -> None:
         previous = key
         print(f"{r.cell:5} {r.dtype:7} {str(r.config):24} {r.impl:15} {r.median_s * 1e3:10.3f} "
               f"{f'{r.q1_s * 1e3:.3f}-{r.q3_s * 1e3:.3f}':>15} {r.median_s / r.T * 1e6:9.1f} "
-              f"{r.ratio_to_numpy:7.2f} {r.paired_ratio:7.2f} {r.reps:4d} {r.max_error:8.1e}")
+              f"{r.ratio_to_numpy:7.2f} {r.paired_ratio:7.2f} {r.reps:4d} {r.max_error:8.1e}"
+              + ("  <- the floor" if r.impl == r.floor else ""))
 
 
 def _ratio(found: dict, cell: str, config: Config, impl: str, against: str) -> tuple[float, float] | None:
     """(ratio of medians, median of per-round ratios) of ``impl`` to ``against``, or None if either is missing."""
-    a, b = found.get((cell, config, impl)), found.get((cell, config, against))
+    a = found.get((cell, config, impl))
+    if a is not None and against == "floor":
+        against = a.floor
+    b = found.get((cell, config, against))
     if a is None or b is None:
         return None
     return a.median_s / b.median_s, float(np.median(np.divide(a.samples_s, b.samples_s)))
@@ -90,7 +95,8 @@ def _cell(value: float | None) -> str:
 def print_goals(rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    print("\nGoals (ratios of medians in this run, float64, one thread; paired = median of per-round ratios):")
+    print("\nGoals (ratios of medians in this run, float64, one thread; paired = median of per-round ratios; "
+          "the floor is the faster numpy form):")
     print(f"{'cell':5} {'(T, B, D, H, K)':24} {'goal':30} {'ours':>6} {'paired':>7} {'torch autograd':>15} "
           f"{'torch.nn fused':>15}  met")
     for row in rows:
@@ -119,20 +125,22 @@ def markdown(results: Sequence[Result], goal_rows: Sequence[dict[str, Any]]) -> 
     lines: list[str] = []
     for dtype in dict.fromkeys(r.dtype for r in results):
         rows = [r for r in results if r.dtype == dtype]
-        peers = [impl for impl in dict.fromkeys(r.impl for r in rows) if impl not in ("numpy", "ours")]
+        peers = [impl for impl in dict.fromkeys(r.impl for r in rows) if impl not in FLOORS + ("ours",)]
         lines += [f"{dtype}:", "",
-                  "| cell | (T, B, D, H, K) | numpy ms | ours ms | ours /numpy | paired | "
-                  + "".join(f"{peer} /numpy | " for peer in peers) + "rounds |",
+                  "| cell | (T, B, D, H, K) | floor ms (form) | ours ms | ours /floor | paired | "
+                  + "".join(f"{peer} /floor | " for peer in peers) + "rounds |",
                   "|---|---|---:|---:|---:|---:|" + "---:|" * len(peers) + "---:|"]
         by_key = {(r.cell, r.config, r.impl): r for r in rows}
         for cell, config in dict.fromkeys((r.cell, r.config) for r in rows):
-            floor, ours = by_key[(cell, config, "numpy")], by_key.get((cell, config, "ours"))
+            ours = by_key.get((cell, config, "ours"))
             if ours is None:
                 continue
+            floor = by_key[(cell, config, ours.floor)]
+            form = "fused" if floor.impl == "numpy fused" else "projected"
             peer_ratios = [by_key[key].ratio_to_numpy if key in by_key else None
                            for key in ((cell, config, peer) for peer in peers)]
-            lines.append(f"| {cell.upper()} | {config} | {floor.median_s * 1e3:.3g} | {ours.median_s * 1e3:.3g} | "
-                         f"**{ours.ratio_to_numpy:.2f}** | {ours.paired_ratio:.2f} | "
+            lines.append(f"| {cell.upper()} | {config} | {floor.median_s * 1e3:.3g} ({form}) | "
+                         f"{ours.median_s * 1e3:.3g} | **{ours.ratio_to_numpy:.2f}** | {ours.paired_ratio:.2f} | "
                          + "".join(f"{_cell(ratio)} | " for ratio in peer_ratios) + f"{ours.reps} |")
         lines.append("")
     if goal_rows:

@@ -59,7 +59,7 @@ def _plot(axis: str, configs: Sequence[Config], results: Sequence[Result], cell:
                     xscale="log", ylim=(0, None))
     else:
         axes[0].set(xlabel="H", ylabel="per time step, us", title="time per step against H")
-    axes[-1].set(xlabel=axis, ylabel="ratio of medians to hand-written numpy", title="ratio to numpy", xscale="log")
+    axes[-1].set(xlabel=axis, ylabel="ratio of medians to the numpy floor", title="ratio to the floor", xscale="log")
     axes[-1].axhline(1.0, color="grey", linewidth=0.8)
     for ax in axes:
         if ax.get_xscale() == "log":

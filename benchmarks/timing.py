@@ -82,26 +82,31 @@ class Result:
     q1_s: float
     q3_s: float
     reps: int
-    ratio_to_numpy: float
-    paired_ratio: float  # median over rounds of this time / numpy's in the same round
+    ratio_to_numpy: float  # median / the floor's median
+    paired_ratio: float  # median over rounds of this time / the floor's in the same round
     max_error: float
     samples_s: list[float] = field(default_factory=list, repr=False)  # one per round, in round order
+    floor: str = "numpy"  # the floor's implementation: the faster numpy form in this run
 
     @property
     def config(self) -> Config:
         return Config(self.T, self.B, self.D, self.H, self.K)
 
 
-def summarise(cell: str, config: Config, dtype: Any, own: dict[str, list[float]], errors: dict[str, float],
-              floor: str = "numpy") -> list[Result]:
-    """Medians, quartiles and ratios (of medians, and paired per round) to ``floor``, one Result per implementation."""
+def summarise(cell: str, config: Config, dtype: Any, own: dict[str, list[float]],
+              errors: dict[str, float]) -> list[Result]:
+    """Medians, quartiles and ratios (of medians, and paired per round) to the floor, one Result per implementation.
+
+    The floor is the numpy form (implementations.FLOORS) with the lowest median in this run.
+    """
+    floor = min((name for name in implementations.FLOORS if name in own), key=lambda name: np.median(own[name]))
     floor_median = float(np.median(own[floor]))
     results = []
     for name, samples in own.items():
         q1, median, q3 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
         paired = float(np.median(np.divide(samples, own[floor])))
         results.append(Result(cell, np.dtype(dtype).name, *asdict(config).values(), name, median, q1, q3,
-                              len(samples), median / floor_median, paired, errors[name], list(samples)))
+                              len(samples), median / floor_median, paired, errors[name], list(samples), floor))
     return results
 
 
