@@ -34,7 +34,7 @@ from implementations import Implementation, NumpyFloor, verify
 from problem import CELLS, CONFIGS, Config, Problem, make_problem
 from timing import Result, summarise, time_round_robin
 
-__all__ = ["CONTENDERS", "PreviousFloor", "make_contenders", "race", "main"]
+__all__ = ["CONTENDERS", "PreviousFloor", "make_contenders", "race", "markdown", "main"]
 
 CONTENDERS = ("floor again", "per-step factors", "whole-sequence factors", "previous floor")
 Params = dict[str, np.ndarray]
@@ -187,6 +187,24 @@ def print_race(results: Sequence[Result]) -> None:
               f"{r.paired_ratio:5.2f}  err {r.max_error:.0e}")
 
 
+def markdown(results: Sequence[Result]) -> str:
+    """One row per cell, dtype and configuration: the floor's median and each other implementation's
+    ratio of medians to it (paired ratio in brackets)."""
+    names = list(dict.fromkeys(r.impl for r in results))
+    lines = ["| cell | dtype | (T, B, D, H, K) | floor ms (form) | " + " | ".join(names) + " | rounds |",
+             "|---|---|---|---:|" + "---:|" * len(names) + "---:|"]
+    groups: dict[tuple, dict[str, Result]] = {}
+    for r in results:
+        groups.setdefault((r.cell, r.dtype, r.config), {})[r.impl] = r
+    for (cell, dtype, config), group in groups.items():
+        floor = group[next(iter(group.values())).floor]
+        form = "fused" if floor.impl == "numpy fused" else "projected"
+        cells = [f"{group[n].ratio_to_numpy:.2f} ({group[n].paired_ratio:.2f})" if n in group else "-" for n in names]
+        lines.append(f"| {cell.upper()} | {dtype} | {config} | {floor.median_s * 1e3:.3g} ({form}) | "
+                     + " | ".join(cells) + f" | {floor.reps} |")
+    return "\n".join(lines) + "\n"
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,6 +215,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=5.0, help="seconds of timed rounds per configuration")
     parser.add_argument("--reps", type=int, help="timed rounds per configuration (default: fit --budget)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--markdown", type=Path, help="also write the results as a markdown table here")
     args = parser.parse_args(argv)
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -215,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print_race(group)
                 results += group
     print(f"\nload average at the end: {machine.load_average()}")
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown(results))
+        print(f"wrote {args.markdown}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": machine.record(), "results": [vars(r) for r in results]},

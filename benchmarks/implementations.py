@@ -27,8 +27,8 @@ from problem import Problem
 
 import micrograd_seq as mg
 
-__all__ = ["Implementation", "NumpyFloor", "Ours", "IMPLS", "FLOORS", "OPTION_NAMES", "TOLERANCE", "torch_available",
-           "make_implementations", "VerificationError", "verify"]
+__all__ = ["Stepper", "Implementation", "NumpyFloor", "Ours", "IMPLS", "FLOORS", "OPTION_NAMES", "TOLERANCE",
+           "torch_available", "make_implementations", "VerificationError", "verify"]
 
 FLOORS = ("numpy", "numpy fused")  # the floor of a run is the faster of these
 IMPLS = FLOORS + ("ours", "torch autograd", "torch.nn fused", "micro engine")
@@ -38,16 +38,20 @@ OPTION_NAMES = {"ours": "ours", "torch-autograd": "torch autograd", "torch-fused
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
 
 
-class Implementation(Protocol):
+class Stepper(Protocol):
+    """What timing and verification need: a name, a forward+backward step, the gradients it left."""
+
     name: str
-
-    def forward(self) -> Any: ...
-
-    def backward(self, state: Any) -> float: ...
 
     def step(self) -> float: ...
 
     def grads(self) -> dict[str, np.ndarray]: ...
+
+
+class Implementation(Stepper, Protocol):
+    def forward(self) -> Any: ...
+
+    def backward(self, state: Any) -> float: ...
 
 
 class NumpyFloor:
@@ -137,7 +141,7 @@ class VerificationError(AssertionError):
     """An implementation disagrees with the numpy floor on the loss or a gradient."""
 
 
-def verify(impls: Sequence[Implementation], dtype: Any) -> dict[str, float]:
+def verify(impls: Sequence[Stepper], dtype: Any) -> dict[str, float]:
     """Each implementation's worst error against the first (the floor); raises VerificationError past the tolerance."""
     reference, others = impls[0], impls[1:]
     ref_loss = reference.step()

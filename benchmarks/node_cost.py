@@ -82,7 +82,7 @@ def measure_node_cost(cell: str, config: Config, dtype: Any, budget: float, reps
     floor_name = min(implementations.FLOORS, key=lambda name: np.median(seconds[name].sum(axis=1)))
     floor = seconds[floor_name]
     nodes, per_step = count_nodes(cell, config, dtype), nodes_per_step(cell, config, dtype)
-    engines = {name: {"nodes": nodes[name], "nodes_per_step": per_step[name],
+    engines: dict[str, dict[str, Any]] = {name: {"nodes": nodes[name], "nodes_per_step": per_step[name],
                       "forward_ms": float(np.median(seconds[name][:, 0])) * 1e3,
                       "backward_ms": float(np.median(seconds[name][:, 1])) * 1e3,
                       "us_per_node": _per_node(seconds[name], nodes[name]),

@@ -136,6 +136,7 @@ def _weight_grads(grads: Params, x: np.ndarray, hs: np.ndarray, d: np.ndarray, f
     d2d = d.reshape(T * B, -1)
     if fused:
         hx = hs.base  # the buffer hs is the first H columns of
+        assert hx is not None
         both = np.dot(d2d.T, hx[:-1].reshape(T * B, -1))
         grads["weight_hh"], grads["weight_ih"], grads["bias_ih"] = both[:, :H], both[:, H:-1], both[:, -1]
     else:
@@ -339,6 +340,27 @@ def gru_forward(p: Params, x: np.ndarray, fused: bool) -> tuple[np.ndarray, Para
     return hs, {"hs": hs, "gates": gates, "h_ns": h_ns}
 
 
+def _gru_factors(F: np.ndarray, h_minus_n: np.ndarray, r: np.ndarray, z: np.ndarray, n: np.ndarray,
+                 h_n: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a block of steps, into F (steps, B, 3H): the pre-activation gradients per unit of dn or dh.
+
+    r: r (1 - r) h_n (times dn); z: z (1 - z)(h - n) (times dh); n: (1 - z)(1 - n^2) (times dh).
+    """
+    H = r.shape[-1]
+    Pr, Pz, Pn = F[..., :H], F[..., H:2 * H], F[..., 2 * H:]
+    np.subtract(1.0, r, out=Pr)
+    Pr *= r
+    Pr *= h_n
+    np.subtract(1.0, z, out=Pz)
+    np.multiply(n, n, out=Pn)
+    np.subtract(1.0, Pn, out=Pn)
+    Pn *= Pz
+    Pz *= z
+    np.subtract(h, n, out=h_minus_n)
+    Pz *= h_minus_n
+    return Pr, Pz, Pn
+
+
 def gru_backward(p: Params, x: np.ndarray, saved: Params, d_out: np.ndarray, block_steps: int | None,
                  grads: Params, fused: bool) -> None:
     """The gates' buffer becomes d loss / d (h W_hh^T + b_hh); h_ns becomes d loss / d x_n."""
@@ -354,19 +376,8 @@ def gru_backward(p: Params, x: np.ndarray, saved: Params, d_out: np.ndarray, blo
     tmp, dh_z = np.empty((B, H), dtype=x.dtype), np.empty((B, H), dtype=x.dtype)
     d_next = None
     for lo, hi in _blocks(T, k):
-        F = factors[:hi - lo]
-        Pr, Pz, Pn = F[..., :H], F[..., H:2 * H], F[..., 2 * H:]
-        np.subtract(1.0, r[lo:hi], out=Pr)
-        Pr *= r[lo:hi]
-        Pr *= h_ns[lo:hi]                    # r: r (1 - r) h_n
-        np.subtract(1.0, z[lo:hi], out=Pz)
-        np.multiply(n[lo:hi], n[lo:hi], out=Pn)
-        np.subtract(1.0, Pn, out=Pn)
-        Pn *= Pz                             # n: (1 - z)(1 - n^2)
-        Pz *= z[lo:hi]
-        hmn = h_minus_n[:hi - lo]
-        np.subtract(hs[lo:hi], n[lo:hi], out=hmn)
-        Pz *= hmn                            # z: z (1 - z)(h - n)
+        Pr, Pz, Pn = _gru_factors(factors[:hi - lo], h_minus_n[:hi - lo], r[lo:hi], z[lo:hi], n[lo:hi],
+                                  h_ns[lo:hi], hs[lo:hi])
         for dh, Pr_t, Pz_t, Pn_t, dn, r_t, z_t, n_t, d_t in zip(
                 d_out[lo:hi][::-1], Pr[::-1], Pz[::-1], Pn[::-1], h_ns[lo:hi][::-1], r[lo:hi][::-1],
                 z[lo:hi][::-1], n[lo:hi][::-1], gates[lo:hi][::-1], strict=True):
@@ -437,19 +448,8 @@ def _gru_fused_backward(p: Params, x: np.ndarray, saved: Params, d_out: np.ndarr
     tmp, dh_z = np.empty((B, H), dtype=x.dtype), np.empty((B, H), dtype=x.dtype)
     d_next = None
     for lo, hi in _blocks(T, k):
-        F = factors[:hi - lo]
-        Pr, Pz, Pn = F[..., :H], F[..., H:2 * H], F[..., 2 * H:]
-        np.subtract(1.0, r[lo:hi], out=Pr)
-        Pr *= r[lo:hi]
-        Pr *= h_n[lo:hi]                     # r: r (1 - r) h_n
-        np.subtract(1.0, z[lo:hi], out=Pz)
-        np.multiply(n[lo:hi], n[lo:hi], out=Pn)
-        np.subtract(1.0, Pn, out=Pn)
-        Pn *= Pz                             # n: (1 - z)(1 - n^2)
-        Pz *= z[lo:hi]
-        hmn = h_minus_n[:hi - lo]
-        np.subtract(hs[lo:hi], n[lo:hi], out=hmn)
-        Pz *= hmn                            # z: z (1 - z)(h - n)
+        Pr, Pz, Pn = _gru_factors(factors[:hi - lo], h_minus_n[:hi - lo], r[lo:hi], z[lo:hi], n[lo:hi],
+                                  h_n[lo:hi], hs[lo:hi])
         for dh, Pr_t, Pz_t, Pn_t, r_t, z_t, hn_t, n_t, d_t in zip(
                 d_out[lo:hi][::-1], Pr[::-1], Pz[::-1], Pn[::-1], r[lo:hi][::-1], z[lo:hi][::-1],
                 h_n[lo:hi][::-1], n[lo:hi][::-1], gates[lo:hi][::-1], strict=True):
@@ -463,7 +463,9 @@ def _gru_fused_backward(p: Params, x: np.ndarray, saved: Params, d_out: np.ndarr
             np.multiply(n_t, Pr_t, out=r_t)
             np.multiply(dh, Pz_t, out=z_t)
             d_next = d_t
-    all_rows = np.dot(gates.reshape(T * B, 4 * H).T, hs.base[:-1].reshape(T * B, -1))  # [dW_h, dW_x, db]
+    hx = hs.base  # the [h, x, 1] buffer hs is the first H columns of
+    assert hx is not None
+    all_rows = np.dot(gates.reshape(T * B, 4 * H).T, hx[:-1].reshape(T * B, -1))  # [dW_h, dW_x, db]
     hidden, inputs = np.r_[0:3 * H], np.r_[0:2 * H, 3 * H:4 * H]  # rows r, z, h_n and r, z, x_n
     grads["weight_hh"], grads["bias_hh"] = all_rows[hidden, :H], all_rows[hidden, -1]
     grads["weight_ih"], grads["bias_ih"] = all_rows[inputs, H:-1], all_rows[inputs, -1]

@@ -9,18 +9,18 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import implementations
 import numpy as np
-from implementations import Implementation
+from implementations import Implementation, Stepper
 from problem import Config, make_problem
 
 __all__ = ["time_round_robin", "Result", "measure", "Phased"]
 
 
-def time_round_robin(impls: Sequence[Any], reps: int | None, budget: float, warmup: int,
+def time_round_robin(impls: Sequence[Stepper], reps: int | None, budget: float, warmup: int,
                      min_reps: int = 5, max_reps: int = 51) -> list[list[float]]:
     """Seconds per step() of each implementation, in the order given: one call of each per round,
     the order rotating by one each round.
@@ -105,8 +105,9 @@ def summarise(cell: str, config: Config, dtype: Any, own: dict[str, list[float]]
     for name, samples in own.items():
         q1, median, q3 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
         paired = float(np.median(np.divide(samples, own[floor])))
-        results.append(Result(cell, np.dtype(dtype).name, *asdict(config).values(), name, median, q1, q3,
-                              len(samples), median / floor_median, paired, errors[name], list(samples), floor))
+        results.append(Result(cell, np.dtype(dtype).name, config.T, config.B, config.D, config.H, config.K, name,
+                              median, q1, q3, len(samples), median / floor_median, paired, errors[name],
+                              list(samples), floor))
     return results
 
 

@@ -53,6 +53,9 @@ class _TorchModel:
     def _make_params(self, params: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
 
+    def loss(self) -> torch.Tensor:
+        raise NotImplementedError
+
     def head_loss(self, hs: torch.Tensor) -> torch.Tensor:
         logits = F.linear(hs.reshape(-1, hs.shape[-1]), self.params["head.weight"], self.params["head.bias"])
         return F.cross_entropy(logits, self.targets, reduction="sum")
