@@ -95,8 +95,8 @@ def table(args: argparse.Namespace, record: dict[str, Any]) -> list[Result]:
                                    args.seed)
                 print(f"  {cell.upper()} {config} {dtype} verified and timed", flush=True)
     print(f"\nmedians over round-robin repetitions after the verification call and {args.warmup} warm-up round(s); "
-          f"/numpy = ratio of medians; paired = median of the per-round ratios (less sensitive to load "
-          f"drifting); max err = worst error against numpy (loss and gradients); "
+          f"/floor = ratio of medians to the faster numpy form; paired = median of the per-round ratios (less "
+          f"sensitive to load drifting); max err = worst error against the projected numpy (loss and gradients); "
           f"{time.perf_counter() - start:.0f} s\n")
     report.print_table(results)
     record["results"] = [asdict(r) for r in results]
