@@ -254,7 +254,7 @@ def lstm_forward(p: Params, x: np.ndarray, fused: bool) -> tuple[np.ndarray, Par
 
 
 def lstm_backward(p: Params, x: np.ndarray, saved: Params, d_out: np.ndarray, block_steps: int | None,
-                   grads: Params, fused: bool) -> None:
+                  grads: Params, fused: bool) -> None:
     """The gates' buffer becomes d loss / d pre-activation (o, i, f, g), step by step from the last."""
     hs, cs, gates, tanh_cs = saved["hs"], saved["cs"], saved["gates"], saved["tanh_cs"]
     T, B, H = d_out.shape
