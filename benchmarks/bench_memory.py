@@ -12,6 +12,9 @@
 """
 from __future__ import annotations
 
+import machine  # first: pins BLAS to one thread before numpy loads
+
+# isort: split
 import argparse
 import gc
 import json
@@ -22,14 +25,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import bench_rnn  # first: it pins BLAS threads before numpy is imported
 import numpy as np
 import numpy_bptt
-from bench_rnn import CELLS, CONFIGS, QUICK_CONFIGS, Config, SequenceModel, make_problem
+from implementations import Ours
+from problem import CELLS, CONFIGS, QUICK_CONFIGS, Config, SequenceModel, make_problem
 
 import micrograd_seq as mg
 
-DEFAULT_JSON = bench_rnn.RESULTS / "memory.json"
+DEFAULT_JSON = machine.RESULTS / "memory.json"
 GOAL = 1.5  # the issue's: peak of a step of ours <= 1.5 x the activations BPTT must keep
 BOUNDED = 1.05  # the peak after all steps may exceed the first checkpoint's by 5 % (interpreter caches)
 MB = 2.0 ** 20
@@ -56,7 +59,7 @@ def step_memory(cell: str, config: Config, dtype: str) -> dict[str, Any]:
     saved_total = numpy_bptt.saved_bytes(saved)
     del saved
     numpy_peak = traced_peak(lambda: numpy_bptt.loss_and_grads(cell, params, problem.x, problem.targets))
-    ours = bench_rnn.Ours(problem)
+    ours = Ours(problem)
     ours.step()  # warm-up: anything built once is not part of a step
     ours.model.zero_grad()
     ours_peak = traced_peak(ours.step)

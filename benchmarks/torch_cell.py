@@ -53,17 +53,26 @@ class _TorchModel:
     def _make_params(self, params: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
 
+    def loss(self) -> torch.Tensor:
+        raise NotImplementedError
+
     def head_loss(self, hs: torch.Tensor) -> torch.Tensor:
         logits = F.linear(hs.reshape(-1, hs.shape[-1]), self.params["head.weight"], self.params["head.bias"])
         return F.cross_entropy(logits, self.targets, reduction="sum")
 
-    def step(self) -> float:
-        """Forward and backward once, from fresh gradients; returns the loss."""
+    def forward(self) -> torch.Tensor:
+        """The loss, recorded from fresh gradients."""
         for p in self.params.values():
             p.grad = None
-        loss = self.loss()
+        return self.loss()
+
+    def backward(self, loss: torch.Tensor) -> float:
         loss.backward()
         return loss.item()
+
+    def step(self) -> float:
+        """Forward and backward once, from fresh gradients; returns the loss."""
+        return self.backward(self.forward())
 
     def grads(self) -> dict[str, np.ndarray]:
         return {name: p.grad.numpy() for name, p in self.params.items()}
