@@ -125,7 +125,7 @@ def _one_root(outs: list[Tensor], weights: list[Any]) -> tuple[Tensor, np.ndarra
     if len(outs) == 1:
         o, w = outs[0], weights[0]
         if w is None:
-            if o.size != 1:
+            if o.numel() != 1:
                 raise RuntimeError(f"grad: grad_outputs can be implicit only for scalar outputs; output 0 has shape "
                                    f"{o.shape}")
             return o, np.ones(o.shape, dtype=o.dtype)
@@ -136,7 +136,7 @@ def _one_root(outs: list[Tensor], weights: list[Any]) -> tuple[Tensor, np.ndarra
     with enable_grad():
         total = None
         for k, (o, w) in enumerate(zip(outs, weights, strict=True)):
-            if w is None and o.size != 1:
+            if w is None and o.numel() != 1:
                 raise RuntimeError(f"grad: grad_outputs can be implicit only for scalar outputs; output {k} has "
                                    f"shape {o.shape}")
             term = o.sum() if w is None else (o * Tensor(w, dtype=o.dtype)).sum()

@@ -17,14 +17,14 @@ __all__ = ["softmax", "log_softmax", "relu", "tanh", "sigmoid", "logsigmoid", "n
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``axis``, computed without overflow."""
-    return ops.softmax(x, axis)
+def softmax(input: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (or numpy's ``axis=``; the last axis by default), without overflow."""
+    return ops.softmax(_input("softmax", input), ops.one_spelling("softmax", axis, dim, -1))
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """log(softmax(x)) along ``axis``, stable for any finite input."""
-    return ops.log_softmax(x, axis)
+def log_softmax(input: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """log(softmax(x)) along ``dim`` (or ``axis=``; the last axis by default), stable for any finite input."""
+    return ops.log_softmax(_input("log_softmax", input), ops.one_spelling("log_softmax", axis, dim, -1))
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:

@@ -196,21 +196,22 @@ def _tiled(pieces: list[IndexedGrad], shape: tuple[int, ...]) -> np.ndarray | No
     first = pieces[0].block
     if first is None:
         return None
-    by_start = {}
+    by_start: dict[int, tuple[Block, np.ndarray]] = {}
     for piece in pieces:
         block = piece.block
         if block is None or block.axis != first.axis or block.squeezed != first.squeezed:
             return None
-        by_start[block.start] = piece
+        by_start[block.start] = block, piece.value
     if len(by_start) != len(pieces):
         return None  # two pieces of the same block add up: not a tiling
     values, end = [], 0
     while end < shape[first.axis]:
-        piece = by_start.get(end)
-        if piece is None:
+        found = by_start.get(end)
+        if found is None:
             return None
-        values.append(piece.value)
-        end = piece.block.stop  # type: ignore[union-attr]
+        block, value = found
+        values.append(value)
+        end = block.stop
     if len(values) != len(pieces):
         return None
     return np.stack(values, first.axis) if first.squeezed else np.concatenate(values, first.axis)

@@ -11,7 +11,7 @@ import builtins
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from .graph import Block, IndexedGrad
 from .tensor import Tensor, as_tensor_like, record
 
 __all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "logsigmoid", "relu",
-           "matmul", "sum", "mean", "max", "reshape", "transpose", "getitem", "concat", "stack",
-           "chunk", "where", "softmax", "log_softmax", "compare", "sigmoid_array"]
+           "abs", "sqrt", "clamp", "clone", "cast", "matmul", "sum", "mean", "max", "max_with_indices", "MaxResult",
+           "arg_extreme", "logical", "reshape", "transpose", "getitem", "narrow", "concat", "stack", "chunk",
+           "split", "where", "masked_fill", "softmax", "log_softmax", "compare", "sigmoid_array"]
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -79,6 +80,25 @@ def _axis(op: str, axis: int, ndim: int, shape: tuple) -> int:
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis!r} is out of range for shape {shape}")
     return int(axis) % ndim
+
+
+def axis_index(op: str, axis: Any, ndim: int, shape: tuple) -> int:
+    """One axis in [-ndim, ndim) as a non-negative index (public for Tensor.size)."""
+    return _axis(op, axis, ndim, shape)
+
+
+def one_spelling(op: str, axis: Any, dim: Any, default: Any) -> Any:
+    """The axis given as numpy's ``axis=`` or torch's ``dim=`` (both at once is a TypeError)."""
+    if axis is not None and dim is not None:
+        raise TypeError(f"{op}: give dim= (torch) or axis= (numpy), not both")
+    return default if axis is None and dim is None else dim if axis is None else axis
+
+
+def spelling(op: str, axis: Any, dim: Any, keepdims: bool | None, keepdim: bool | None) -> tuple[Any, bool]:
+    """(axis, keepdims) from numpy's or torch's spelling of a reduction's arguments."""
+    if keepdims is not None and keepdim is not None and (keepdims or keepdim):
+        raise TypeError(f"{op}: give keepdim= (torch) or keepdims= (numpy), not both")
+    return one_spelling(op, axis, dim, None), bool(keepdims or keepdim)
 
 
 _EXP_CAP: dict = {}  # dtype -> the largest whole number whose exp does not overflow
@@ -229,6 +249,62 @@ def relu(a: Tensor) -> Tensor:
     return record("relu", out, (a,), backward, reads=(0,))
 
 
+def abs(a: Tensor) -> Tensor:
+    x = a._data
+    out = np.abs(x)
+
+    def backward(g, need):
+        return (g * np.sign(x),)  # 0 at 0, as torch
+    return record("abs", out, (a,), backward, reads=(0,))
+
+
+def sqrt(a: Tensor) -> Tensor:
+    out = np.sqrt(a._data)
+
+    def backward(g, need):
+        with np.errstate(divide="ignore"):
+            return (g / (2 * out),)  # inf at 0, as torch
+    return record("sqrt", out, (a,), backward)
+
+
+def clamp(a: Tensor, low: float | None = None, high: float | None = None) -> Tensor:
+    """x limited to [low, high]; the gradient flows where low <= x <= high (torch's clamp)."""
+    if low is None and high is None:
+        raise ValueError("clamp: give min, max or both")
+    for name, bound in (("min", low), ("max", high)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float, np.number))):
+            raise TypeError(f"clamp: {name} must be a number, got {type(bound).__name__}")
+    x = a._data
+    out = np.clip(x, low, high)
+
+    def backward(g, need):
+        inside = np.ones(x.shape, dtype=bool) if low is None else x >= low
+        if high is not None:
+            inside &= x <= high
+        return (g * inside,)
+    return record("clamp", np.asarray(out, dtype=x.dtype), (a,), backward, reads=(0,))
+
+
+def clone(a: Tensor) -> Tensor:
+    def backward(g, need):
+        return (g,)
+    return record("clone", a._data.copy(), (a,), backward)
+
+
+def cast(a: Tensor, dtype: np.dtype) -> Tensor:
+    """``a`` in ``dtype``: differentiable between floating dtypes; to an integer or bool dtype, a constant."""
+    x = a._data
+    if x.dtype == dtype:
+        return a
+    if dtype.kind != "f":
+        return Tensor._from_op(x.astype(dtype), None)
+    source = x.dtype
+
+    def backward(g, need):
+        return (g.astype(source),)
+    return record("cast", x.astype(dtype), (a,), backward)
+
+
 # ---- matmul ------------------------------------------------------------------
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -329,6 +405,55 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     return record("max", out, (a,), backward, reads=(0,))
 
 
+class MaxResult(NamedTuple):
+    """torch's return of ``max(dim)``: the maxima and where they are."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def max_with_indices(a: Tensor, dim: int, keepdim: bool = False) -> MaxResult:
+    """torch's ``max(dim)``: the values (differentiable, to the first maximal entry as torch) and indices."""
+    x = a._data
+    ax = _axis("max", dim, builtins.max(x.ndim, 1), x.shape) if x.ndim else None
+    if ax is not None and x.shape[ax] == 0:
+        raise IndexError(f"max: axis {ax} of shape {x.shape} is empty, so it has no maximum")
+    indices = np.asarray(x.argmax(axis=ax)) if ax is not None else np.zeros((), dtype=np.int64)
+    picked = np.expand_dims(indices, ax) if ax is not None else indices
+    values = np.take_along_axis(x, picked, ax) if ax is not None else x.copy()
+    shape = x.shape
+
+    def backward(g, need):
+        grad = np.zeros(shape, dtype=g.dtype)
+        if ax is None:
+            return (grad + g,)
+        np.put_along_axis(grad, picked, g if keepdim else np.expand_dims(g, ax), ax)
+        return (grad,)
+    out = values if keepdim or ax is None else values.squeeze(ax)
+    index = Tensor._from_op(indices.astype(np.int64) if not keepdim or ax is None else picked.astype(np.int64), None)
+    return MaxResult(record("max", out, (a,), backward), index)
+
+
+def arg_extreme(op: str, a: Tensor, dim: int | None, keepdim: bool) -> Tensor:
+    """argmax / argmin over everything or along ``dim``: int64 indices, no gradient."""
+    x = a._data
+    if x.size == 0:
+        raise IndexError(f"{op}: the tensor of shape {x.shape} is empty")
+    fn = np.argmax if op == "argmax" else np.argmin
+    if dim is None:
+        return Tensor._from_op(np.asarray(fn(x), dtype=np.int64), None)
+    ax = _axis(op, dim, x.ndim, x.shape)
+    return Tensor._from_op(np.asarray(fn(x, axis=ax, keepdims=keepdim), dtype=np.int64), None)
+
+
+def logical(op: str, a: Tensor, dim: int | None, keepdim: bool) -> Tensor:
+    """all / any over everything or along ``dim``: a bool tensor, no gradient."""
+    x = a._data
+    axis = None if dim is None else _axis(op, dim, x.ndim, x.shape)
+    fn = np.all if op == "all" else np.any
+    return Tensor._from_op(np.asarray(fn(x, axis=axis, keepdims=keepdim)), None)
+
+
 # ---- shapes -------------------------------------------------------------------
 
 def reshape(a: Tensor, *shape: Any) -> Tensor:
@@ -352,6 +477,11 @@ def transpose(a: Tensor, *axes: Any) -> Tensor:
     x = a._data
     if not axes:
         axes = tuple(range(x.ndim))[::-1]
+    elif len(axes) == 2 and x.ndim != 2:  # torch's transpose(dim0, dim1): swap two axes
+        d0, d1 = (_axis("transpose", d, x.ndim, x.shape) for d in axes)
+        order = list(range(x.ndim))
+        order[d0], order[d1] = d1, d0
+        axes = tuple(order)
     if len(axes) != x.ndim or any(isinstance(i, bool) or not isinstance(i, (int, np.integer))
                                   or not -x.ndim <= i < x.ndim for i in axes) \
             or sorted(int(i) % x.ndim for i in axes) != list(range(x.ndim)):
@@ -362,6 +492,31 @@ def transpose(a: Tensor, *axes: Any) -> Tensor:
     def backward(g, need):
         return (g.transpose(inverse),)
     return record("transpose", x.transpose(axes), (a,), backward, view=True)
+
+
+def flattened_shape(shape: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
+    """``shape`` with dimensions start..end merged (torch.flatten; a 0-d tensor becomes (1,))."""
+    if not shape:
+        return (1,)
+    lo, hi = _axis("flatten", start, len(shape), shape), _axis("flatten", end, len(shape), shape)
+    if lo > hi:
+        raise ValueError(f"flatten: start_dim {start} comes after end_dim {end} for shape {shape}")
+    return (*shape[:lo], math.prod(shape[lo:hi + 1]), *shape[hi + 1:])
+
+
+def unsqueezed_shape(shape: tuple[int, ...], dim: int) -> tuple[int, ...]:
+    at = _axis("unsqueeze", dim, len(shape) + 1, shape)
+    return (*shape[:at], 1, *shape[at:])
+
+
+def squeezed_shape(shape: tuple[int, ...], dim: int | None) -> tuple[int, ...]:
+    if dim is None:
+        return tuple(n for n in shape if n != 1)
+    if not shape:
+        _axis("squeeze", dim, 1, shape)
+        return shape
+    at = _axis("squeeze", dim, len(shape), shape)
+    return shape if shape[at] != 1 else (*shape[:at], *shape[at + 1:])
 
 
 def _index(key: Any) -> tuple[Any, bool]:
@@ -409,7 +564,9 @@ def _take(a: Tensor, index: Any, repeats: bool, op: str, key: Any = None, block:
     return record(op, out, (a,), backward, view=True)
 
 
-def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+def concat(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (``axis=`` or torch's ``dim=``); ``mg.cat`` is the same."""
+    axis = one_spelling("concat", axis, dim, 0)
     tensors = _tensor_list("concat", tensors)
     datas = [t._data for t in tensors]
     ax = _axis("concat", axis, datas[0].ndim, datas[0].shape)
@@ -426,7 +583,9 @@ def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return record("concat", out, tensors, backward)
 
 
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join equally shaped tensors along a new axis (``axis=`` or torch's ``dim=``)."""
+    axis = one_spelling("stack", axis, dim, 0)
     tensors = _tensor_list("stack", tensors)
     datas = [t._data for t in tensors]
     if any(d.shape != datas[0].shape for d in datas):
@@ -450,9 +609,10 @@ def _tensor_list(op: str, tensors: Sequence[Any]) -> tuple[Tensor, ...]:
                  for t in items)
 
 
-def chunk(a: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
+def chunk(a: Tensor, chunks: int, axis: int | None = None, *, dim: int | None = None) -> list[Tensor]:
     """Split into ``chunks`` pieces along ``axis`` (the last smaller, as torch.chunk); their
     gradients land in one buffer."""
+    axis = one_spelling("chunk", axis, dim, 0)
     x = a._data
     if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
@@ -468,6 +628,73 @@ def chunk(a: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
     return [_take(a, (*lead, slice(start, start + size)), False, "chunk",
                   block=_block(ax, start, builtins.min(start + size, length), False))
             for start in range(0, length, size)]
+
+
+def narrow(a: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """Positions start..start+length-1 along ``dim`` (torch.narrow; a negative start counts from the end)."""
+    x = a._data
+    if x.ndim == 0:
+        raise ValueError("narrow: cannot narrow a 0-d tensor")
+    ax = _axis("narrow", dim, x.ndim, x.shape)
+    n = x.shape[ax]
+    for name, value in (("start", start), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"narrow: {name} must be an integer, got {type(value).__name__}")
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start {start} is out of range for axis {ax} of shape {x.shape}")
+    start = int(start) % n if n and start < 0 else int(start)
+    if length < 0 or start + length > n:
+        raise ValueError(f"narrow: start {start} + length {length} exceeds axis {ax} of shape {x.shape}")
+    lead = (slice(None),) * ax
+    return _take(a, (*lead, slice(start, start + length)), False, "narrow",
+                 block=_block(ax, start, start + int(length), False))
+
+
+def split(a: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> list[Tensor]:
+    """Pieces along ``dim``: each of size ``split_size_or_sections`` (the last smaller), or of the listed
+    sizes (which must add up to the axis), as torch.split; their gradients land in one buffer."""
+    x = a._data
+    if x.ndim == 0:
+        raise ValueError("split: cannot split a 0-d tensor")
+    ax = _axis("split", dim, x.ndim, x.shape)
+    n = x.shape[ax]
+    sizes = split_size_or_sections
+    if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool):
+        if sizes <= 0 and n:
+            raise ValueError(f"split: split_size must be a positive integer, got {sizes}")
+        sizes = [int(sizes)] * (n // sizes) + ([n % sizes] if n % sizes else []) if n else [0]
+    elif isinstance(sizes, (list, tuple)) and all(isinstance(k, (int, np.integer)) and k >= 0 for k in sizes):
+        if builtins.sum(sizes) != n:
+            raise ValueError(f"split: the sizes {list(sizes)} must add up to {n}, the size of axis {ax} of "
+                             f"shape {x.shape}")
+    else:
+        raise TypeError(f"split: split_size_or_sections must be an int or a list of ints, got {sizes!r}")
+    lead = (slice(None),) * ax
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(_take(a, (*lead, slice(start, start + size)), False, "split",
+                            block=_block(ax, start, start + int(size), False)))
+        start += size
+    return pieces
+
+
+def masked_fill(a: Tensor, mask: Any, value: float) -> Tensor:
+    """``value`` where ``mask`` holds, ``a`` elsewhere (torch.masked_fill; the mask broadcasts to ``a``)."""
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: the mask must be bool, got dtype {m.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape}")
+    elif isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"masked_fill: the value must be a number, got {type(value).__name__}")
+    try:
+        if np.broadcast_shapes(m.shape, a.shape) != a.shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"masked_fill: a mask of shape {m.shape} does not broadcast to the tensor's shape "
+                         f"{a.shape}") from None
+    return where(m, value, a)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
@@ -511,6 +738,7 @@ def _one_axis(op: str, axis: Any, x: np.ndarray) -> tuple[int, ...]:
 
 
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis``, computed without overflow."""
     x = a._data
     ax = _one_axis("softmax", axis, x)
     e = np.exp(x - x.max(axis=ax, keepdims=True, initial=-np.inf))
@@ -522,6 +750,7 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
 
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
+    """log(softmax(x)) along ``axis``, stable for any finite input."""
     x = a._data
     ax = _one_axis("log_softmax", axis, x)
     shifted = x - x.max(axis=ax, keepdims=True, initial=-np.inf)

@@ -176,10 +176,6 @@ class Tensor:
         return self._data.dtype
 
     @property
-    def size(self) -> int:
-        return self._data.size
-
-    @property
     def requires_grad(self) -> bool:
         return self.node is not None and self.node.requires_grad
 
@@ -392,47 +388,192 @@ class Tensor:
     __hash__ = object.__hash__  # identity, as torch: tensors can be dict keys and set members
 
     def exp(self) -> Tensor:
+        """Elementwise e**x."""
         return _ops.exp(self)
 
     def log(self) -> Tensor:
+        """Elementwise natural logarithm."""
         return _ops.log(self)
 
     def tanh(self) -> Tensor:
+        """Elementwise hyperbolic tangent."""
         return _ops.tanh(self)
 
     def sigmoid(self) -> Tensor:
+        """Elementwise 1 / (1 + e**-x), without overflow (it stops at the dtype's smallest value)."""
         return _ops.sigmoid(self)
 
     def relu(self) -> Tensor:
+        """Elementwise max(x, 0)."""
         return _ops.relu(self)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.sum(self, axis, keepdims)
+    # Reductions and axis-taking ops accept numpy's spelling (axis=, keepdims=) and torch's (dim=, keepdim=).
+    def sum(self, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+            keepdim: bool | None = None) -> Tensor:
+        """The sum over ``axis``/``dim`` (None: all; an int or a tuple)."""
+        return _ops.sum(self, *_ops.spelling("sum", axis, dim, keepdims, keepdim))
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.mean(self, axis, keepdims)
+    def mean(self, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+             keepdim: bool | None = None) -> Tensor:
+        """The mean over ``axis``/``dim`` (None: all); over nothing it is nan, as torch's."""
+        return _ops.mean(self, *_ops.spelling("mean", axis, dim, keepdims, keepdim))
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.max(self, axis, keepdims)
+    def max(self, dim: Any = None, keepdim: bool | None = None, *, axis: Any = None,
+            keepdims: bool | None = None) -> Any:
+        """The maximum. With ``dim`` (torch's spelling, positional or keyword) it is torch's
+        ``(values, indices)`` pair; with ``axis=`` (numpy's) or no axis it is the values."""
+        if dim is None:
+            return _ops.max(self, *_ops.spelling("max", axis, None, keepdims, keepdim))
+        if axis is not None or keepdims is not None:
+            raise TypeError("max: give dim= and keepdim= (torch) or axis= and keepdims= (numpy), not both")
+        return _ops.max_with_indices(self, dim, bool(keepdim))
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The maximum over ``dim`` (an int or a tuple, as torch.amax): the values only."""
+        return _ops.max(self, dim, keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """The index of the maximum (over all elements, or along ``dim``): an int64 tensor without grad."""
+        return _ops.arg_extreme("argmax", self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """The index of the minimum (over all elements, or along ``dim``): an int64 tensor without grad."""
+        return _ops.arg_extreme("argmin", self, dim, keepdim)
+
+    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Whether every element (along ``dim``) is true: a bool tensor without grad."""
+        return _ops.logical("all", self, dim, keepdim)
+
+    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Whether some element (along ``dim``) is true: a bool tensor without grad."""
+        return _ops.logical("any", self, dim, keepdim)
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same values in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``, one -1 allowed)."""
         return _ops.reshape(self, *shape)
 
+    def view(self, *shape: Any) -> Tensor:
+        """The same values in another shape (torch's view; here always possible, as reshape)."""
+        return _ops.reshape(self, *shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        """``view(other.shape)``."""
+        return _ops.reshape(self, other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dimensions start_dim..end_dim merged into one, as torch.flatten."""
+        return _ops.reshape(self, _ops.flattened_shape(self.shape, start_dim, end_dim))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """A new axis of size 1 at ``dim`` (in [-ndim - 1, ndim]), as torch.unsqueeze."""
+        return _ops.reshape(self, _ops.unsqueezed_shape(self.shape, dim))
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        """Axes of size 1 removed (only ``dim``, if given and of size 1), as torch.squeeze."""
+        return _ops.reshape(self, _ops.squeezed_shape(self.shape, dim))
+
     def transpose(self, *axes: Any) -> Tensor:
+        """numpy's permutation of all axes (none given: reversed), or torch's swap of two axes,
+        ``transpose(dim0, dim1)``, on a tensor of other than 2 dimensions (where they agree)."""
         return _ops.transpose(self, *axes)
+
+    def permute(self, *dims: Any) -> Tensor:
+        """The axes in the order ``dims``, as torch.permute."""
+        return _ops.transpose(self, *dims)
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix (a vector or a number as it is), as torch's t()."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape}; "
+                             "use transpose(dim0, dim1) or permute")
+        return _ops.transpose(self) if self.ndim == 2 else self
 
     @property
     def T(self) -> Tensor:
         return _ops.transpose(self)
 
-    def chunk(self, chunks: int, axis: int = 0) -> list[Tensor]:
-        return _ops.chunk(self, chunks, axis)
+    def contiguous(self) -> Tensor:
+        """Self: the values are always usable as they are (torch's contiguous, a no-op here)."""
+        return self
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        return _ops.softmax(self, axis)
+    def clone(self) -> Tensor:
+        """A copy of the values, still in the graph (gradients flow back through it)."""
+        return _ops.clone(self)
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return _ops.log_softmax(self, axis)
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """Positions start..start+length-1 along ``dim``, as torch.narrow."""
+        return _ops.narrow(self, dim, start, length)
+
+    def chunk(self, chunks: int, axis: int | None = None, *, dim: int | None = None) -> list[Tensor]:
+        return _ops.chunk(self, chunks, _ops.one_spelling("chunk", axis, dim, 0))
+
+    def split(self, split_size_or_sections: int | Sequence[int], dim: int = 0) -> list[Tensor]:
+        """Pieces of ``split_size_or_sections`` along ``dim`` (an int: that size each, the last
+        smaller; a list: those sizes), as torch.split."""
+        return _ops.split(self, split_size_or_sections, dim)
+
+    def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        """exp(x) / sum(exp(x)) along ``axis``/``dim`` (default: the last), without overflow."""
+        return _ops.softmax(self, _ops.one_spelling("softmax", axis, dim, -1))
+
+    def log_softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        """log(softmax(x)) along ``axis``/``dim`` (default: the last), stable for any finite input."""
+        return _ops.log_softmax(self, _ops.one_spelling("log_softmax", axis, dim, -1))
+
+    def abs(self) -> Tensor:
+        """Elementwise |x|; the gradient is sign(x), 0 at 0 (as torch)."""
+        return _ops.abs(self)
+
+    def sqrt(self) -> Tensor:
+        """Elementwise square root; the gradient is infinite at 0 (as torch)."""
+        return _ops.sqrt(self)
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Values limited to [min, max]; the gradient flows where the value was not clamped."""
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        """``value`` where the bool ``mask`` holds (broadcast), self elsewhere, as torch.masked_fill."""
+        return _ops.masked_fill(self, mask, value)
+
+    # ---- shapes and types in torch's spelling -------------------------------
+    def size(self, dim: int | None = None) -> Any:
+        """The shape (a tuple), or its length along ``dim``: torch's meaning (the count is ``numel()``)."""
+        if dim is None:
+            return self.shape
+        return self.shape[_ops.axis_index("size", dim, self.ndim, self.shape)]
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
+        return self.ndim
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return self._data.size
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """This tensor in another dtype (torch's ``to(dtype)``; ``to("cpu")`` is self: there is only the CPU)."""
+        dtype = to_arguments(args, kwargs)
+        return self if dtype is None else _ops.cast(self, dtype)
+
+    def type(self, dtype: Any = None) -> Any:
+        """With a dtype, ``to(dtype)``; without, the dtype's name."""
+        return self.dtype.name if dtype is None else _ops.cast(self, _check_dtype("type", dtype))
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` in this tensor's dtype (or ``dtype``), as torch's new_zeros."""
+        return _filled("new_zeros", size, 0, self.dtype if dtype is None else dtype, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``size`` in this tensor's dtype (or ``dtype``), as torch's new_ones."""
+        return _filled("new_ones", size, 1, self.dtype if dtype is None else dtype, requires_grad)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` on this leaf; returns self."""
+        self.requires_grad = requires_grad
+        return self
 
     # ---- in-place writes (torch's spelling), for optimizers and initialisation ----
     def copy_(self, src: Any) -> Tensor:
@@ -524,9 +665,66 @@ class Tensor:
         run_backward(node, seed, retain_graph or retain_all_grads, retain_all_grads)
 
 
+    # torch's dtype shorthands: last in the class, since their names shadow the builtins in its body.
+    def float(self) -> Tensor:
+        """``to(float32)``."""
+        return _ops.cast(self, np.dtype(np.float32))
+
+    def double(self) -> Tensor:
+        """``to(float64)``."""
+        return _ops.cast(self, np.dtype(np.float64))
+
+    def long(self) -> Tensor:
+        """``to(int64)``: a constant."""
+        return _ops.cast(self, np.dtype(np.int64))
+
+    def int(self) -> Tensor:
+        """``to(int32)``: a constant."""
+        return _ops.cast(self, np.dtype(np.int32))
+
+    def bool(self) -> Tensor:
+        """``to(bool)``: a constant."""
+        return _ops.cast(self, np.dtype(np.bool_))
+
+
 def _is_pending(node: Node | None) -> bool:
     """A recorded node whose backward has not run (and released it) yet."""
     return node is not None and node.op is not None and node.backward_fn is not None
+
+
+def shape_argument(owner: str, size: tuple[Any, ...]) -> tuple[int, ...]:
+    """A shape from torch's two spellings, ``f(2, 3)`` or ``f((2, 3))``, checked."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in size):
+        raise TypeError(f"{owner}: the size must be non-negative integers, got {size!r}")
+    return tuple(int(n) for n in size)
+
+
+def _filled(owner: str, size: tuple[Any, ...], value: float, dtype: Any, requires_grad: bool) -> Tensor:
+    shape = shape_argument(owner, size)
+    dt = _check_dtype(owner, dtype)
+    return Tensor(np.full(shape, value, dtype=dt), requires_grad=requires_grad, dtype=dt)
+
+
+def to_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> np.dtype | None:
+    """The dtype a torch-style ``to(...)`` call asks for (None: keep it): ``to(dtype)``, ``to(tensor)``,
+    ``to(device, dtype)``, ``to(dtype=...)``. The only device is the CPU; asking for another is a ValueError."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking"}
+    if unknown or len(args) > 2:
+        raise TypeError(f"to: expected to(dtype), to(tensor) or to(device, dtype), got {len(args)} positional "
+                        f"argument(s) and keyword(s) {sorted(kwargs)}")
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, str) or type(arg).__name__ == "device":
+            device = arg
+        else:
+            dtype = arg
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(f"to: this library runs on the CPU only, got device {str(device)!r}")
+    return None if dtype is None else _check_dtype("to", dtype)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:

@@ -49,7 +49,7 @@ OPS: dict[str, tuple[Any, Any]] = {
     "power0": (lambda a: a ** 0, lambda a: a ** 0),
     "const_add": (lambda a, c: c + a, lambda a, c: torch.from_numpy(c) + a),          # ndarray + tensor
     "where": (lambda a, b: _mg_where(a > b, a, b), lambda a, b: torch.where(a > b, a, b)),
-    "mask": (lambda a: mg.where(a == a.max(), a, 0.0) if a.size else a,
+    "mask": (lambda a: mg.where(a == a.max(), a, 0.0) if a.numel() else a,
              lambda a: torch.where(a == a.max(), a, torch.zeros((), dtype=a.dtype)) if a.numel() else a),
     "sum": (lambda a, axis: np.sum(a, axis=axis), lambda a, axis: a.sum(dim=axis)),    # np.sum is sum
     "mean": (lambda a, axis: a.mean(axis=axis), lambda a, axis: a.mean(dim=axis)),
@@ -72,7 +72,7 @@ BAD = {
     "axis": lambda a: a.sum(axis=a.ndim + 1),
     "sin_of_grad": lambda a: np.sin(a),
     "index_0d": lambda a: a.sum()[0],
-    "reshape": lambda a: a.reshape(a.size + 1),
+    "reshape": lambda a: a.reshape(a.numel() + 1),
     "matmul_0d": lambda a: a.sum() @ a.sum(),
     "int_negative_power": lambda a: mg.tensor([2, 3]) ** -1,
     "write_into_saved": lambda a: _write_every_leaf_saved_by(a),

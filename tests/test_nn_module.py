@@ -374,7 +374,7 @@ def test_to_errors():
     with pytest.raises(TypeError, match="to: modules hold floating parameters, so the dtype must be floating, "
                                         "got int64"):
         net.to(np.int64)
-    with pytest.raises(TypeError, match="to: 'fast' is not a dtype"):
+    with pytest.raises(TypeError, match="to: 'fast' is not a numpy dtype"):
         net.to(dtype="fast")
     with pytest.raises(TypeError, match="to: expected to"):
         net.to(np.float64, copy=True)

@@ -309,3 +309,118 @@ def test_index_arrays_are_copied_so_changing_them_later_changes_nothing():
     cond[:] = False
     y.backward()
     np.testing.assert_array_equal(w.grad, [2, 0, 3, 0])
+
+
+# ---- ops behind torch's tensor methods (issue 13) --------------------------------------------------
+
+def _torch_pair(shape, seed, low=-2.0, high=2.0):
+    torch = pytest.importorskip("torch")
+    data = np.random.default_rng(seed).uniform(low, high, size=shape)
+    return (mg.tensor(data, requires_grad=True, dtype=np.float64), torch.tensor(data, requires_grad=True), torch)
+
+
+def _same_forward_and_backward(ours, theirs, a, ta, seed=1):
+    """Values equal torch's, and so does the gradient of a random weighting of them."""
+    np.testing.assert_allclose(np.asarray(ours.data, dtype=np.float64), theirs.detach().numpy(), rtol=1e-12,
+                               atol=1e-15)
+    weights = np.random.default_rng(seed).standard_normal(ours.shape)
+    import torch
+    (ours * weights).sum().backward()
+    (theirs * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4), seed=st.integers(0, 2**16))
+def test_abs_sqrt_clamp_clone_match_torch_and_central_differences(shape, seed):
+    for ours_fn, torch_fn, positive in [
+        (lambda t: t.abs(), lambda t: t.abs(), False),
+        (lambda t: t.sqrt(), lambda t: t.sqrt(), True),
+        (lambda t: t.clamp(-0.5, 0.7), lambda t: t.clamp(-0.5, 0.7), False),
+        (lambda t: t.clamp(min=0.1), lambda t: t.clamp(min=0.1), False),
+        (lambda t: t.clamp(max=0.1), lambda t: t.clamp(max=0.1), False),
+        (lambda t: t.clone() * 2, lambda t: t.clone() * 2, False),
+    ]:
+        a, ta, _ = _torch_pair(shape, seed, *((0.5, 2.0) if positive else (-2.0, 2.0)))
+        _same_forward_and_backward(ours_fn(a), torch_fn(ta), a, ta)
+        check(ours_fn, leaf(shape, seed, positive=positive))
+
+
+def test_clamp_and_abs_at_their_kinks_as_torch():
+    a, ta, torch = _torch_pair((4,), 0)
+    a.data[...] = ta.data[...] = torch.tensor([-1.0, 0.0, 0.5, 1.0], dtype=torch.float64)
+    _same_forward_and_backward(a.clamp(-1.0, 0.5), ta.clamp(-1.0, 0.5), a, ta)  # ends inclusive, as torch
+    b, tb, _ = _torch_pair((3,), 0)
+    b.data[...] = tb.data[...] = torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64)
+    _same_forward_and_backward(b.abs(), tb.abs(), b, tb)  # sign(0) = 0
+    with pytest.raises(ValueError, match="clamp: give min, max or both"):
+        b.clamp()
+    with pytest.raises(TypeError, match="clamp: min must be a number, got str"):
+        b.clamp("0")
+
+
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5), seed=st.integers(0, 2**16),
+       data=st.data())
+def test_split_and_narrow_match_torch(shape, seed, data):
+    a, ta, torch = _torch_pair(shape, seed)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    size = data.draw(st.integers(1, max(n, 1)))
+    ours, theirs = a.split(size, dim=dim), ta.split(size, dim=dim)
+    assert [p.shape for p in ours] == [tuple(p.shape) for p in theirs]
+    sections = data.draw(st.lists(st.integers(0, n), min_size=1, max_size=3).filter(lambda s: sum(s) <= n))
+    sections[-1] += n - sum(sections)
+    pieces, tpieces = a.split(sections, dim), ta.split(sections, dim)
+    start = data.draw(st.integers(0, n))
+    length = data.draw(st.integers(0, n - start))
+    narrow, tnarrow = a.narrow(dim, start, length), ta.narrow(dim, start, length)
+    weights = [np.random.default_rng(k).standard_normal(p.shape) for k, p in enumerate([*ours, *pieces, narrow])]
+    total = sum(((p * w).sum() for p, w in zip([*ours, *pieces, narrow], weights, strict=True)), mg.tensor(0.0))
+    ttotal = sum((p * torch.from_numpy(w)).sum() for p, w in zip([*theirs, *tpieces, tnarrow], weights, strict=True))
+    total.backward()
+    ttotal.backward()
+    np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_split_and_narrow_errors_name_the_argument():
+    t = mg.tensor(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"split: the sizes \[1, 2\] must add up to 4"):
+        t.split([1, 2])
+    with pytest.raises(ValueError, match="split: split_size must be a positive integer, got 0"):
+        t.split(0)
+    with pytest.raises(TypeError, match="split_size_or_sections must be an int or a list of ints"):
+        t.split(1.5)
+    with pytest.raises(ValueError, match=r"narrow: start 3 \+ length 2 exceeds axis 0 of shape \(4, 3\)"):
+        t.narrow(0, 3, 2)
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        t.narrow(2, 0, 1)
+
+
+def test_max_with_a_dim_is_torchs_values_and_indices():
+    a, ta, torch = _torch_pair((3, 4), 3)
+    values, indices = a.max(1)
+    tvalues, tindices = ta.max(1)
+    np.testing.assert_array_equal(indices.data, tindices.numpy())
+    assert indices.dtype == np.int64 and not indices.requires_grad
+    assert a.max(dim=0, keepdim=True).values.shape == (1, 4)
+    _same_forward_and_backward(values, tvalues, a, ta)
+    b = mg.tensor([[1.0, 3.0, 3.0]], requires_grad=True, dtype=np.float64)
+    tb = torch.tensor([[1.0, 3.0, 3.0]], requires_grad=True, dtype=torch.float64)
+    b.max(1).values.sum().backward()
+    tb.max(1).values.sum().backward()
+    np.testing.assert_array_equal(b.grad, tb.grad.numpy())  # the first maximal entry, as torch
+    assert a.max(axis=1).shape == (3,)  # numpy's spelling: the values
+    with pytest.raises(TypeError, match="max: give dim= and keepdim= .* not both"):
+        a.max(1, axis=0)
+
+
+def test_cast_is_differentiable_between_floats_and_a_constant_to_integers():
+    a, ta, torch = _torch_pair((3,), 4)
+    _same_forward_and_backward(a.float().double() * 3, ta.float().double() * 3, a, ta)
+    assert a.float().dtype == np.float32 and a.to(mg.float32).grad_fn == "cast"
+    assert not a.long().requires_grad and a.long().dtype == np.int64
+    np.testing.assert_array_equal(a.long().data, ta.long().numpy())
+    assert a.to("cpu") is a and a.to(a) is a
+    with pytest.raises(ValueError, match="to: this library runs on the CPU only, got device 'cuda'"):
+        a.to("cuda")
+    with pytest.raises(TypeError, match="to: dtype must be floating, integer or bool, got object"):
+        a.to(object)

@@ -50,7 +50,8 @@ def test_bad_dtype_arguments():
 
 def test_attributes_and_conversions():
     t = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.dtype == np.float32
+    assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and t.dtype == np.float32
+    assert t.size() == (2, 3) and t.size(1) == 3 and t.size(-2) == 2 and t.dim() == 2
     assert isinstance(t.data, np.ndarray) and t.detach().numpy() is t.data
     with pytest.raises(RuntimeError, match=r"numpy\(\) on a tensor that requires grad; use t.detach\(\).numpy\(\)"):
         t.numpy()
@@ -330,3 +331,92 @@ def test_comparisons_are_elementwise_bool_tensors_without_grad():
         bool(a == 2)
     with pytest.raises(ValueError, match=r"eq: cannot broadcast shapes \(3,\) and \(2,\)"):
         a == np.ones(2)  # noqa: B015
+
+
+# ---- torch's spellings (issue 13) ---------------------------------------------------------------
+
+def test_size_dim_and_numel_follow_torch():
+    t = mg.tensor(np.zeros((2, 3, 4)))
+    assert t.size() == (2, 3, 4) and t.size(0) == 2 and t.size(-1) == 4 and t.dim() == 3 and t.numel() == 24
+    with pytest.raises(ValueError, match="size: axis 3 is out of range"):
+        t.size(3)
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda t: t.view(4, 6), lambda t: t.view(4, 6)),
+    (lambda t: t.view(-1), lambda t: t.view(-1)),
+    (lambda t: t.view_as(mg.tensor(np.zeros((6, 4)))), lambda t: t.view(6, 4)),
+    (lambda t: t.flatten(), lambda t: t.flatten()),
+    (lambda t: t.flatten(1), lambda t: t.flatten(1)),
+    (lambda t: t.flatten(0, 1), lambda t: t.flatten(0, 1)),
+    (lambda t: t.unsqueeze(0), lambda t: t.unsqueeze(0)),
+    (lambda t: t.unsqueeze(-1), lambda t: t.unsqueeze(-1)),
+    (lambda t: t.unsqueeze(1).squeeze(), lambda t: t.unsqueeze(1).squeeze()),
+    (lambda t: t.unsqueeze(1).squeeze(1), lambda t: t.unsqueeze(1).squeeze(1)),
+    (lambda t: t.squeeze(0), lambda t: t.squeeze(0)),
+    (lambda t: t.permute(2, 0, 1), lambda t: t.permute(2, 0, 1)),
+    (lambda t: t.transpose(0, 2), lambda t: t.transpose(0, 2)),  # torch's swap on a 3-d tensor
+    (lambda t: t.transpose(1, -1), lambda t: t.transpose(1, -1)),
+    (lambda t: t[0].t(), lambda t: t[0].t()),
+    (lambda t: t.contiguous() * 2, lambda t: t.contiguous() * 2),
+    (lambda t: t.masked_fill(t.data > 0, -1.5), lambda t: t.masked_fill(t > 0, -1.5)),
+    (lambda t: t.sum(dim=1, keepdim=True), lambda t: t.sum(dim=1, keepdim=True)),
+    (lambda t: t.mean(dim=(0, 2)), lambda t: t.mean(dim=(0, 2))),
+    (lambda t: t.softmax(dim=1), lambda t: t.softmax(dim=1)),
+    (lambda t: t.log_softmax(dim=0), lambda t: t.log_softmax(dim=0)),
+    (lambda t: t.amax(dim=(1, 2)), lambda t: t.amax(dim=(1, 2))),
+    (lambda t: mg.cat([t, t * 2], dim=1), None),
+    (lambda t: mg.stack([t, t], dim=0), None),
+])
+def test_shape_and_reduction_methods_match_torch(ours, theirs):
+    torch = pytest.importorskip("torch")
+    data = np.random.default_rng(0).standard_normal((2, 3, 4))
+    a = mg.tensor(data, requires_grad=True, dtype=np.float64)
+    ta = torch.tensor(data, requires_grad=True)
+    if theirs is None:
+        theirs = {"cat": lambda t: torch.cat([t, t * 2], dim=1), "stack": lambda t: torch.stack([t, t], dim=0)}[
+            "cat" if ours(a).shape == (2, 6, 4) else "stack"]
+    out, tout = ours(a), theirs(ta)
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12)
+    w = np.random.default_rng(1).standard_normal(out.shape)
+    (out * w).sum().backward()
+    (tout * torch.from_numpy(w)).sum().backward()
+    np.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_both_spellings_at_once_is_a_type_error():
+    t = mg.tensor(np.zeros((2, 3)))
+    for call in (lambda: t.sum(axis=0, dim=0), lambda: t.mean(keepdims=True, keepdim=True),
+                 lambda: t.softmax(axis=0, dim=0), lambda: t.chunk(2, axis=0, dim=0),
+                 lambda: mg.concat([t, t], axis=0, dim=0), lambda: mg.stack([t], axis=0, dim=1),
+                 lambda: mg.functional.log_softmax(t, 1, axis=1)):
+        with pytest.raises(TypeError, match="give .*dim.* not both"):
+            call()
+
+
+def test_bool_index_and_count_results_are_constants():
+    t = mg.tensor([[1.0, 5.0], [7.0, 2.0]], requires_grad=True)
+    assert t.argmax().item() == 2 and t.argmax(dim=1).tolist() == [1, 0] and t.argmin(1, keepdim=True).shape == (2, 1)
+    assert (t > 1).all().item() is False and (t > 1).any(dim=1).tolist() == [True, True]
+    assert not t.argmax().requires_grad
+
+
+def test_new_tensors_and_requires_grad_():
+    t = mg.tensor(np.zeros(2), dtype=np.float64)
+    z = t.new_zeros(2, 3)
+    assert z.shape == (2, 3) and z.dtype == np.float64 and not z.data.any()
+    o = t.new_ones((4,), dtype=mg.float32, requires_grad=True)
+    assert o.dtype == np.float32 and o.requires_grad and (o.data == 1).all()
+    assert t.requires_grad_() is t and t.requires_grad
+    t.requires_grad_(False)
+    assert not t.requires_grad
+    with pytest.raises(TypeError, match="new_zeros: the size must be non-negative integers"):
+        t.new_zeros(-1)
+    with pytest.raises(ValueError, match="t: expects a tensor with at most 2 dimensions"):
+        mg.tensor(np.zeros((2, 2, 2))).t()
+    with pytest.raises(ValueError, match=r"masked_fill: a mask of shape \(3,\) does not broadcast"):
+        t.masked_fill(np.array([True, False, True]), 0.0)
+    with pytest.raises(TypeError, match="masked_fill: the mask must be bool"):
+        t.masked_fill(np.array([1, 0]), 0.0)
+    assert t.type() == "float64" and t.type(mg.float32).dtype == np.float32

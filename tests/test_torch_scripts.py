@@ -9,19 +9,11 @@ in float64 the losses agree to 1e-9.
 
 Both libraries start from the same weights: the scripts load them from ``common_start(state_dict)``,
 which this file provides (the two libraries draw different random numbers).
-
-Until the engine has every Tensor API a script uses, the run under this library is an expected
-failure whose reason lists the missing APIs (``NEEDS``); the torch run still checks the script.
 """
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-
 import numpy as np
 import pytest
-
-import micrograd_seq as mg
 
 IMPORT_TORCH = "import torch\n"
 IMPORT_OURS = "import micrograd_seq as torch\n"
@@ -232,34 +224,6 @@ def common_start(state_dict) -> dict[str, np.ndarray]:
     return drawn
 
 
-def _has(obj: object, name: str) -> Callable[[], bool]:
-    return lambda: callable(getattr(obj, name, None))
-
-
-def _takes(fn: Callable, argument: str) -> Callable[[], bool]:
-    return lambda: argument in inspect.signature(fn).parameters
-
-
-COMMON = {
-    "mg.float64 / mg.double / mg.int64 (dtype names, as torch.float64 ...)":
-        lambda: all(hasattr(mg, n) for n in ("float64", "double", "int64")),
-    "mg.from_numpy(array)": _has(mg, "from_numpy"),
-    "mg.cat(tensors, dim=)": lambda: hasattr(mg, "cat") and _takes(mg.cat, "dim")(),
-    "Tensor.size(dim) (a method, torch's meaning)": _has(mg.Tensor, "size"),
-}
-NEEDS = {
-    "sine_wave": {**COMMON,
-                  "mg.zeros(*size, dtype=)": _has(mg, "zeros"),
-                  "Tensor.split(split_size, dim=)": _has(mg.Tensor, "split")},
-    "word_lm": {**COMMON,
-                "Tensor.type(dtype)": _has(mg.Tensor, "type"),
-                "Tensor.view(*shape)": _has(mg.Tensor, "view"),
-                "Tensor.narrow(dim, start, length)": _has(mg.Tensor, "narrow"),
-                "Tensor.t()": _has(mg.Tensor, "t"),
-                "Tensor.contiguous()": _has(mg.Tensor, "contiguous"),
-                "Tensor.new_zeros(*size)": _has(mg.Tensor, "new_zeros"),
-                "functional.log_softmax(input, dim=)": _takes(mg.functional.log_softmax, "dim")},
-}
 SCRIPTS = {"sine_wave": SINE_WAVE, "word_lm": WORD_LM}
 
 
@@ -287,8 +251,5 @@ def test_script_runs_unchanged_but_for_the_import_and_matches_torch(restore_defa
     assert source.startswith(IMPORT_TORCH) and source.count("import torch") == 1
     theirs = run(source)
     assert len(theirs) == {"sine_wave": 10, "word_lm": 6}[name] and all(np.isfinite(theirs))
-    missing = [api for api, present in NEEDS[name].items() if not present()]
-    if missing:
-        pytest.xfail(f"the engine does not have these torch APIs yet (issue 13, Tensor items): {'; '.join(missing)}")
     ours = run(IMPORT_OURS + source[len(IMPORT_TORCH):])
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)

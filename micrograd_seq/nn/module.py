@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._writes import replace_data, write_all
-from ..tensor import Tensor, to_numpy
+from ..tensor import Tensor, to_arguments, to_numpy
 
 __all__ = ["Parameter", "Module", "Sequential", "IncompatibleKeys"]
 
@@ -268,28 +268,9 @@ def _checked_array(name: str, value: Any, p: Parameter) -> np.ndarray:
 
 
 def _parse_to(args: tuple, kwargs: dict) -> np.dtype | None:
-    """The dtype a ``Module.to(...)`` call asks for (None: keep it), from torch's call forms."""
-    unknown = set(kwargs) - {"device", "dtype", "non_blocking"}
-    if unknown or len(args) > 2:
-        raise TypeError(f"to: expected to(dtype), to(tensor) or to(device, dtype), got {len(args)} positional "
-                        f"argument(s) and keyword(s) {sorted(kwargs)}")
-    device, dtype = kwargs.get("device"), kwargs.get("dtype")
-    for arg in args:
-        if isinstance(arg, Tensor):
-            dtype = arg.dtype
-        elif isinstance(arg, str) or type(arg).__name__ == "device":
-            device = arg
-        else:
-            dtype = arg
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"to: this library runs on the CPU only, got device {str(device)!r}")
-    if dtype is None:
-        return None
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"to: {dtype!r} is not a dtype") from None
-    if dt.kind != "f":
+    """The dtype a ``Module.to(...)`` call asks for (None: keep it): a floating one, since parameters are."""
+    dt = to_arguments(args, kwargs)
+    if dt is not None and dt.kind != "f":
         raise TypeError(f"to: modules hold floating parameters, so the dtype must be floating, got {dt}")
     return dt
 

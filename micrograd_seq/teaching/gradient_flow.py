@@ -55,7 +55,7 @@ def hidden_grad_norms(layer: Any, x: Any, loss_fn: Callable[[Tensor], Tensor], s
     states, unbatched = _start("hidden_grad_norms", layer, x, state)
     output = ops.stack([h for h, *_ in states[1:]])
     loss = loss_fn(output[:, 0] if unbatched else output)
-    if not isinstance(loss, Tensor) or loss.size != 1:
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
         got = f"a tensor of shape {loss.shape}" if isinstance(loss, Tensor) else type(loss).__name__
         raise ValueError(f"hidden_grad_norms: loss_fn must return a one-element tensor, got {got}")
     loss.backward()

@@ -127,7 +127,7 @@ def _check_loss(loss: Any, caller: str) -> None:
     if not loss.requires_grad:
         raise RuntimeError(f"{caller}: this tensor does not require grad, so backward() has nothing to visit "
                            "(no input it was computed from has requires_grad=True, or it was made under no_grad())")
-    if loss.size != 1:
+    if loss.numel() != 1:
         raise ValueError(f"{caller}: the loss must be a scalar (one element) to replay its backward, got shape "
                          f"{loss.shape}; reduce it first, e.g. loss.sum() or loss.mean()")
 
