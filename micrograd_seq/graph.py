@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["MODE", "Block", "IndexedGrad", "Node", "SavedArrays", "Switches", "array_lock", "bad_kind",
            "bump_version", "collector_paused", "describe", "restore_switches", "run_backward", "set_switch",
-           "switches"]
+           "switches", "FORWARD", "DualLevel", "open_dual_level", "dual_level_now"]
 
 
 class Switches(NamedTuple):
@@ -421,6 +421,56 @@ def describe(node: Node) -> str:
     if node.scope:
         text += f" in scope {'/'.join(node.scope)}"
     return text
+
+
+# ---- forward mode: dual levels ----------------------------------------------------------------
+
+class DualLevel:
+    """One forward-mode pass (``mg.func``): tangents made in it are tagged with it, and die with it.
+
+    Tangents carry a leading axis of ``batch`` directions, so one pass computes that many
+    directional derivatives.
+    """
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+
+class _Forward:
+    """How many dual levels are open, in any thread. Ops build their forward-mode rules only then,
+    so reverse mode pays one attribute read per op for forward mode's existence."""
+
+    on = 0
+    _lock = threading.Lock()
+
+
+FORWARD = _Forward()
+_DUAL: contextvars.ContextVar[DualLevel | None] = contextvars.ContextVar("micrograd_seq.dual", default=None)
+dual_level_now = _DUAL.get  # this thread's open dual level, or None
+
+
+class open_dual_level:
+    """Open a dual level of ``batch`` directions for this thread (levels do not nest)."""
+
+    __slots__ = ("_token", "level")
+
+    def __init__(self, batch: int) -> None:
+        self.level = DualLevel(batch)
+
+    def __enter__(self) -> DualLevel:
+        if _DUAL.get() is not None:
+            raise RuntimeError("forward mode: a jvp inside another jvp (nested dual levels) is not supported")
+        with _Forward._lock:
+            FORWARD.on += 1
+        self._token = _DUAL.set(self.level)
+        return self.level
+
+    def __exit__(self, *exc: object) -> None:
+        _DUAL.reset(self._token)
+        with _Forward._lock:
+            FORWARD.on -= 1
 
 
 # ---- the garbage-collector pause --------------------------------------------------

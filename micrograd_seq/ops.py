@@ -4,6 +4,11 @@ Every op follows one pattern. It computes ``out`` with numpy, defines
 ``backward(g, need)`` returning one gradient per input (only where ``need`` says the
 input wants one), and hands both to ``record``. A backward closes over arrays and
 shapes only, never over tensors, so graphs hold no reference cycles.
+
+Beside each backward sits the op's forward-mode rule, ``jvp=FORWARD.on and (lambda t: ...)``:
+the output's tangent from the inputs' tangents (None where an input has none). Tangents
+carry a leading axis of directions, so a rule's axes are the op's shifted by one. The rule
+is built only while forward mode is in use somewhere (``FORWARD.on``).
 """
 from __future__ import annotations
 
@@ -11,11 +16,11 @@ import builtins
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
-from .graph import Block, IndexedGrad
+from .graph import FORWARD, Block, IndexedGrad
 from .tensor import Tensor, as_tensor_like, record
 
 __all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "logsigmoid", "relu",
@@ -101,6 +106,40 @@ def spelling(op: str, axis: Any, dim: Any, keepdims: bool | None, keepdim: bool 
     return one_spelling(op, axis, dim, None), bool(keepdims or keepdim)
 
 
+@overload
+def _lift(t: None, ndim: int) -> None: ...
+@overload
+def _lift(t: np.ndarray, ndim: int) -> np.ndarray: ...
+def _lift(t: np.ndarray | None, ndim: int) -> np.ndarray | None:
+    """A tangent (K, *shape) with singleton axes after K, to broadcast against ndim-d arrays."""
+    if t is None or t.ndim == ndim + 1:
+        return t
+    return t.reshape(t.shape[:1] + (1,) * (ndim + 1 - t.ndim) + t.shape[1:])
+
+
+def _scaled(t: np.ndarray | None, factor: Any) -> np.ndarray | None:
+    """One input's term of a rule, t * factor, or None when the input has no tangent."""
+    return None if t is None else t * factor
+
+
+def _divided(t: np.ndarray | None, by: Any) -> np.ndarray | None:
+    return None if t is None else t / by
+
+
+def _or_zero(t: np.ndarray | None) -> np.ndarray | int:
+    return 0 if t is None else t
+
+
+def _plus(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+    """The sum of a rule's terms, leaving out the inputs without a tangent."""
+    return b if a is None else a if b is None else a + b  # type: ignore[return-value]
+
+
+def _shifted(axes: tuple[int, ...]) -> tuple[int, ...]:
+    """Non-negative axes of a value, as axes of its tangent (which leads with the directions)."""
+    return tuple(a + 1 for a in axes)
+
+
 _EXP_CAP: dict = {}  # dtype -> the largest whole number whose exp does not overflow
 
 
@@ -131,7 +170,8 @@ def add(a: Any, b: Any) -> Tensor:
 
     def backward(g, need):
         return (g if g.shape == sx else _unbroadcast(g, sx)), (g if g.shape == sy else _unbroadcast(g, sy))
-    return record("add", out, (a, b), backward)
+    return record("add", out, (a, b), backward,
+                  jvp=FORWARD.on and (lambda tx, ty: _plus(_lift(tx, out.ndim), _lift(ty, out.ndim))))
 
 
 def sub(a: Any, b: Any) -> Tensor:
@@ -142,7 +182,8 @@ def sub(a: Any, b: Any) -> Tensor:
 
     def backward(g, need):
         return _unbroadcast(g, sx), (_unbroadcast(-g, sy) if need[1] else None)
-    return record("sub", out, (a, b), backward)
+    return record("sub", out, (a, b), backward,
+                  jvp=FORWARD.on and (lambda tx, ty: _plus(_lift(tx, out.ndim), _scaled(_lift(ty, out.ndim), -1))))
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -158,7 +199,8 @@ def mul(a: Any, b: Any) -> Tensor:
         if gy is not None and gy.shape != y.shape:
             gy = _unbroadcast(gy, y.shape)
         return gx, gy
-    return record("mul", out, (a, b), backward, reads=(1, 0))
+    return record("mul", out, (a, b), backward, reads=(1, 0), jvp=FORWARD.on and (
+        lambda tx, ty: _plus(_scaled(_lift(tx, out.ndim), y), _scaled(_lift(ty, out.ndim), x))))
 
 
 def div(a: Any, b: Any) -> Tensor:
@@ -170,7 +212,8 @@ def div(a: Any, b: Any) -> Tensor:
         gx = g / y
         return (_unbroadcast(gx, x.shape) if need[0] else None,
                 _unbroadcast(-gx * out, y.shape) if need[1] else None)
-    return record("div", out, (a, b), backward, reads=(1, 1))
+    return record("div", out, (a, b), backward, reads=(1, 1), jvp=FORWARD.on and (
+        lambda tx, ty: _plus(_divided(_lift(tx, out.ndim), y), _scaled(_lift(ty, out.ndim), -out / y))))
 
 
 def pow(a: Tensor, exponent: float) -> Tensor:
@@ -186,13 +229,14 @@ def pow(a: Tensor, exponent: float) -> Tensor:
         if exponent == 0:
             return (np.zeros_like(g),)  # d/dx x^0 = 0 everywhere, also at x = 0
         return (g * (exponent * x ** (exponent - 1)),)
-    return record("pow", out, (a,), backward, reads=(0,))
+    return record("pow", out, (a,), backward, reads=(0,), jvp=FORWARD.on and (
+        lambda t: np.zeros_like(t) if exponent == 0 else t * (exponent * x ** (exponent - 1))))
 
 
 def neg(a: Tensor) -> Tensor:
     def backward(g, need):
         return (-g,)
-    return record("neg", -a._data, (a,), backward)
+    return record("neg", -a._data, (a,), backward, jvp=FORWARD.on and (lambda t: -t))
 
 
 def exp(a: Tensor) -> Tensor:
@@ -200,7 +244,7 @@ def exp(a: Tensor) -> Tensor:
 
     def backward(g, need):
         return (g * out,)
-    return record("exp", out, (a,), backward)
+    return record("exp", out, (a,), backward, jvp=FORWARD.on and (lambda t: t * out))
 
 
 def log(a: Tensor) -> Tensor:
@@ -209,7 +253,7 @@ def log(a: Tensor) -> Tensor:
 
     def backward(g, need):
         return (g / x,)
-    return record("log", out, (a,), backward, reads=(0,))
+    return record("log", out, (a,), backward, reads=(0,), jvp=FORWARD.on and (lambda t: t / x))
 
 
 def tanh(a: Tensor) -> Tensor:
@@ -217,7 +261,7 @@ def tanh(a: Tensor) -> Tensor:
 
     def backward(g, need):
         return (g * (1.0 - out * out),)
-    return record("tanh", out, (a,), backward)
+    return record("tanh", out, (a,), backward, jvp=FORWARD.on and (lambda t: t * (1.0 - out * out)))
 
 
 def sigmoid(a: Tensor) -> Tensor:
@@ -227,7 +271,7 @@ def sigmoid(a: Tensor) -> Tensor:
 
     def backward(g, need):
         return (g * (out * (1.0 - out)),)
-    return record("sigmoid", out, (a,), backward)
+    return record("sigmoid", out, (a,), backward, jvp=FORWARD.on and (lambda t: t * (out * (1.0 - out))))
 
 
 def logsigmoid(a: Tensor) -> Tensor:
@@ -237,7 +281,7 @@ def logsigmoid(a: Tensor) -> Tensor:
 
     def backward(g, need):
         return (g * sigmoid_array(-x),)  # d/dx log sigmoid(x) = 1 - sigmoid(x) = sigmoid(-x)
-    return record("logsigmoid", out, (a,), backward, reads=(0,))
+    return record("logsigmoid", out, (a,), backward, reads=(0,), jvp=FORWARD.on and (lambda t: t * sigmoid_array(-x)))
 
 
 def relu(a: Tensor) -> Tensor:
@@ -246,7 +290,7 @@ def relu(a: Tensor) -> Tensor:
 
     def backward(g, need):
         return (g * (x > 0),)
-    return record("relu", out, (a,), backward, reads=(0,))
+    return record("relu", out, (a,), backward, reads=(0,), jvp=FORWARD.on and (lambda t: t * (x > 0)))
 
 
 def abs(a: Tensor) -> Tensor:
@@ -255,7 +299,7 @@ def abs(a: Tensor) -> Tensor:
 
     def backward(g, need):
         return (g * np.sign(x),)  # 0 at 0, as torch
-    return record("abs", out, (a,), backward, reads=(0,))
+    return record("abs", out, (a,), backward, reads=(0,), jvp=FORWARD.on and (lambda t: t * np.sign(x)))
 
 
 def sqrt(a: Tensor) -> Tensor:
@@ -264,7 +308,7 @@ def sqrt(a: Tensor) -> Tensor:
     def backward(g, need):
         with np.errstate(divide="ignore"):
             return (g / (2 * out),)  # inf at 0, as torch
-    return record("sqrt", out, (a,), backward)
+    return record("sqrt", out, (a,), backward, jvp=FORWARD.on and (lambda t: t / (2 * out)))
 
 
 def clamp(a: Tensor, low: float | None = None, high: float | None = None) -> Tensor:
@@ -277,18 +321,20 @@ def clamp(a: Tensor, low: float | None = None, high: float | None = None) -> Ten
     x = a._data
     out = np.clip(x, low, high)
 
+    def inside() -> np.ndarray:
+        kept = np.ones(x.shape, dtype=bool) if low is None else x >= low
+        return kept if high is None else kept & (x <= high)
+
     def backward(g, need):
-        inside = np.ones(x.shape, dtype=bool) if low is None else x >= low
-        if high is not None:
-            inside &= x <= high
-        return (g * inside,)
-    return record("clamp", np.asarray(out, dtype=x.dtype), (a,), backward, reads=(0,))
+        return (g * inside(),)
+    return record("clamp", np.asarray(out, dtype=x.dtype), (a,), backward, reads=(0,),
+                  jvp=FORWARD.on and (lambda t: t * inside()))
 
 
 def clone(a: Tensor) -> Tensor:
     def backward(g, need):
         return (g,)
-    return record("clone", a._data.copy(), (a,), backward)
+    return record("clone", a._data.copy(), (a,), backward, jvp=FORWARD.on and (lambda t: t))
 
 
 def cast(a: Tensor, dtype: np.dtype) -> Tensor:
@@ -302,7 +348,7 @@ def cast(a: Tensor, dtype: np.dtype) -> Tensor:
 
     def backward(g, need):
         return (g.astype(source),)
-    return record("cast", x.astype(dtype), (a,), backward)
+    return record("cast", x.astype(dtype), (a,), backward, jvp=FORWARD.on and (lambda t: t.astype(dtype)))
 
 
 # ---- matmul ------------------------------------------------------------------
@@ -340,7 +386,21 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             gx = _unbroadcast(g2 @ np.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape) if need[0] else None
             gy = _unbroadcast(np.swapaxes(x2, -1, -2) @ g2, y2.shape).reshape(y.shape) if need[1] else None
             return gx, gy
-    return record("matmul", out, (a, b), backward, reads=(1, 0))
+    return record("matmul", out, (a, b), backward, reads=(1, 0),
+                  jvp=FORWARD.on and (lambda tx, ty: _plus(_matmul_tangent(tx, y, out.ndim, 0),
+                                                           _matmul_tangent(ty, x, out.ndim, 1))))
+
+
+def _matmul_tangent(t: np.ndarray | None, other: np.ndarray, nd: int, side: int) -> np.ndarray | None:
+    """The tangent of x @ y from one operand's tangent ``t`` (side 0: x's, 1: y's), ``other`` fixed."""
+    if t is None:
+        return None
+    if t.ndim == 2 and side == 1:  # y was a vector: x @ t_y per direction, as a column
+        return (other @ t[..., None])[..., 0]
+    if t.ndim == 2:  # x was a vector: a row per direction
+        return t @ other
+    t = _lift(t, builtins.max(nd, 2))  # line the batch axes of a matrix up with the other operand's
+    return t @ other if side == 0 else other @ t
 
 
 # Blocks are values, and the same few recur every time step (x_proj[k], the four gate chunks): a cache
@@ -367,7 +427,7 @@ def sum(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 
     def backward(g, need):
         return (np.broadcast_to(g.reshape(kept), shape),)
-    return record("sum", out, (a,), backward)
+    return record("sum", out, (a,), backward, jvp=FORWARD.on and (lambda t: t.sum(_shifted(axes), keepdims=keepdims)))
 
 
 def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -382,7 +442,11 @@ def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     def backward(g, need):
         with np.errstate(invalid="ignore", divide="ignore"):
             return (np.broadcast_to(g.reshape(kept) / count, shape),)
-    return record("mean", out, (a,), backward)
+
+    def jvp(t):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return t.sum(_shifted(axes), keepdims=keepdims) / count
+    return record("mean", out, (a,), backward, jvp=FORWARD.on and jvp)
 
 
 def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -401,8 +465,15 @@ def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     def backward(g, need):
         # Ties share the gradient equally, so the result does not depend on element order.
         hit = x == top
-        return (hit * (g.reshape(top.shape) / hit.sum(axis=axes, keepdims=True)),)
-    return record("max", out, (a,), backward, reads=(0,))
+        with np.errstate(divide="ignore", invalid="ignore"):  # a nan maximum has no hit: nan, as torch
+            return (hit * (g.reshape(top.shape) / hit.sum(axis=axes, keepdims=True)),)
+
+    def jvp(t):
+        hit = x == top
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shared = (t * hit).sum(_shifted(axes), keepdims=True) / hit.sum(axis=axes, keepdims=True)
+        return shared.reshape(t.shape[:1] + out.shape)
+    return record("max", out, (a,), backward, reads=(0,), jvp=FORWARD.on and jvp)
 
 
 class MaxResult(NamedTuple):
@@ -431,7 +502,10 @@ def max_with_indices(a: Tensor, dim: int, keepdim: bool = False) -> MaxResult:
         return (grad,)
     out = values if keepdim or ax is None else values.squeeze(ax)
     index = Tensor._from_op(indices.astype(np.int64) if not keepdim or ax is None else picked.astype(np.int64), None)
-    return MaxResult(record("max", out, (a,), backward), index)
+
+    def jvp(t):
+        return t if ax is None else np.take_along_axis(t, picked[None], ax + 1).reshape(t.shape[:1] + out.shape)
+    return MaxResult(record("max", out, (a,), backward, jvp=FORWARD.on and jvp), index)
 
 
 def arg_extreme(op: str, a: Tensor, dim: int | None, keepdim: bool) -> Tensor:
@@ -468,7 +542,8 @@ def reshape(a: Tensor, *shape: Any) -> Tensor:
 
     def backward(g, need):
         return (g.reshape(orig),)
-    return record("reshape", out, (a,), backward, view=True)
+    return record("reshape", out, (a,), backward, view=True,
+                  jvp=FORWARD.on and (lambda t: t.reshape(t.shape[:1] + out.shape)))
 
 
 def transpose(a: Tensor, *axes: Any) -> Tensor:
@@ -491,7 +566,8 @@ def transpose(a: Tensor, *axes: Any) -> Tensor:
 
     def backward(g, need):
         return (g.transpose(inverse),)
-    return record("transpose", x.transpose(axes), (a,), backward, view=True)
+    return record("transpose", x.transpose(axes), (a,), backward, view=True,
+                  jvp=FORWARD.on and (lambda t: t.transpose((0, *_shifted(axes)))))
 
 
 def flattened_shape(shape: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
@@ -561,7 +637,16 @@ def _take(a: Tensor, index: Any, repeats: bool, op: str, key: Any = None, block:
 
     def backward(g, need):
         return (IndexedGrad(index, g, repeats, block),)
-    return record(op, out, (a,), backward, view=True)
+    return record(op, out, (a,), backward, view=True, jvp=FORWARD.on and (lambda t: _take_tangent(t, index, out.shape)))
+
+
+def _take_tangent(t: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """t[:, index]: each direction indexed as the value was. numpy moves the axes of advanced indices
+    split by a slice to the front, so for those the directions are indexed one at a time."""
+    taken = t[(slice(None),) + (index if isinstance(index, tuple) else (index,))]
+    if taken.shape == t.shape[:1] + shape:
+        return taken
+    return np.stack([direction[index] for direction in t]).reshape(t.shape[:1] + shape)
 
 
 def concat(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -580,7 +665,8 @@ def concat(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | Non
 
     def backward(g, need):
         return tuple(g[lead + (slice(bounds[i], bounds[i + 1]),)] for i in range(len(datas)))
-    return record("concat", out, tensors, backward)
+    return record("concat", out, tensors, backward,
+                  jvp=FORWARD.on and (lambda *ts: np.concatenate(_zeros_for_missing(ts, datas), axis=ax + 1)))
 
 
 def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -596,7 +682,14 @@ def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None
 
     def backward(g, need):
         return tuple(g[lead + (i,)] for i in range(len(datas)))
-    return record("stack", out, tensors, backward)
+    return record("stack", out, tensors, backward,
+                  jvp=FORWARD.on and (lambda *ts: np.stack(_zeros_for_missing(ts, datas), axis=ax + 1)))
+
+
+def _zeros_for_missing(tangents: tuple[np.ndarray | None, ...], datas: list[np.ndarray]) -> list[np.ndarray]:
+    """Each input's tangent, zeros for inputs without one (the joined tangent needs every piece)."""
+    k = next(t.shape[0] for t in tangents if t is not None)
+    return [np.zeros((k, *d.shape), dtype=d.dtype) if t is None else t for t, d in zip(tangents, datas, strict=True)]
 
 
 def _tensor_list(op: str, tensors: Sequence[Any]) -> tuple[Tensor, ...]:
@@ -604,9 +697,7 @@ def _tensor_list(op: str, tensors: Sequence[Any]) -> tuple[Tensor, ...]:
         raise ValueError(f"{op}: expected a non-empty list of tensors")
     items = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
     dtype = np.result_type(*[t._data.dtype for t in items])
-    return tuple(t if t._data.dtype == dtype
-                 else Tensor._from_op(t._data.astype(dtype), t.node if t._data.dtype.kind == "f" else None)
-                 for t in items)
+    return tuple(t if t._data.dtype == dtype else cast(t, dtype) for t in items)
 
 
 def chunk(a: Tensor, chunks: int, axis: int | None = None, *, dim: int | None = None) -> list[Tensor]:
@@ -712,7 +803,8 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     def backward(g, need):
         return (_unbroadcast(np.where(c, g, 0), x.shape) if need[0] else None,
                 _unbroadcast(np.where(c, 0, g), y.shape) if need[1] else None)
-    return record("where", out, (a, b), backward)
+    return record("where", out, (a, b), backward, jvp=FORWARD.on and (
+        lambda tx, ty: np.where(c, _or_zero(_lift(tx, out.ndim)), _or_zero(_lift(ty, out.ndim)))))
 
 
 _COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
@@ -746,7 +838,8 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
 
     def backward(g, need):
         return (out * (g - (g * out).sum(axis=ax, keepdims=True)),)
-    return record("softmax", out, (a,), backward)
+    return record("softmax", out, (a,), backward,
+                  jvp=FORWARD.on and (lambda t: out * (t - (t * out).sum(axis=_shifted(ax), keepdims=True))))
 
 
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
@@ -759,4 +852,5 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
 
     def backward(g, need):
         return (g - np.exp(out) * g.sum(axis=ax, keepdims=True),)
-    return record("log_softmax", out, (a,), backward)
+    return record("log_softmax", out, (a,), backward,
+                  jvp=FORWARD.on and (lambda t: t - (np.exp(out) * t).sum(axis=_shifted(ax), keepdims=True)))

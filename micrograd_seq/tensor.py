@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from .graph import (
     MODE,
     BackwardFn,
+    DualLevel,
     Node,
     SavedArrays,
     array_lock,
     bad_kind,
     bump_version,
     describe,
+    dual_level_now,
     run_backward,
     switches,
 )
@@ -82,11 +84,12 @@ def _new_array(data: Any, dtype: Any) -> np.ndarray:
 class Tensor:
     """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff."""
 
-    __slots__ = ("_data", "_source", "node")
+    __slots__ = ("_data", "_source", "_tangent", "node")
 
     _data: np.ndarray
     node: Node | None                  # the graph node: set for tensors that are or feed into recorded values
     _source: weakref.ref[Node] | None  # detach() of a pending recorded value: the node whose output it shares
+    _tangent: tuple[DualLevel, np.ndarray]  # forward mode only (unset otherwise): directions, (K, *shape)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None) -> None:
@@ -754,7 +757,7 @@ _new_tensor = object.__new__
 
 
 def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: BackwardFn,
-           reads: tuple[int | None, ...] = (), view: bool = False) -> Tensor:
+           reads: tuple[int | None, ...] = (), view: bool = False, jvp: Callable[..., Any] | Literal[0] = 0) -> Tensor:
     """Wrap an op's output; when grad is on and an input requires grad, link it into the graph.
 
     ``backward_fn(g, needs)`` maps the output gradient to one gradient per input (None where
@@ -765,6 +768,10 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
     (mul: ``(1, 0)``): a leaf's array is then held read-only while the node is pending.
     ``view``: the output may share the (single) input's memory (``W.T``, ``x[t]``), so a leaf's
     array is held too: later ops may save the view, and writing the leaf would change it.
+
+    ``jvp`` is the op's forward-mode rule, given only while a dual level is open somewhere
+    (``FORWARD.on``): it maps the inputs' tangents (None where an input has none), each with a
+    leading axis of directions, to the output's tangent.
     """
     now = switches()
     if now.anomaly and out.dtype.kind == "f" and not np.isfinite(out).all():
@@ -776,6 +783,8 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
     result._data = out
     result._source = None
     result.node = None
+    if jvp:
+        push_tangent(result, inputs, jvp)
     if not now.grad_enabled:
         return result
     if len(inputs) == 1:
@@ -802,6 +811,31 @@ def record(op: str, out: np.ndarray, inputs: tuple[Tensor, ...], backward_fn: Ba
     if leaf and (reads or (view and out.base is not None)):  # a leaf's owner may write its array
         _hold_leaf_arrays(node, inputs, reads or (0,))
     return result
+
+
+def tangent_of(t: Tensor, level: DualLevel | None = None) -> np.ndarray | None:
+    """``t``'s tangent in this thread's open dual level (or ``level``): (directions, *shape), or None."""
+    level = level or dual_level_now()
+    tagged = getattr(t, "_tangent", None)
+    return tagged[1] if tagged is not None and tagged[0] is level else None
+
+
+def set_tangent(t: Tensor, tangent: np.ndarray, level: DualLevel) -> None:
+    """Give ``t`` a tangent of ``level.batch`` directions (it disappears with the level)."""
+    t._tangent = (level, tangent)
+
+
+def push_tangent(result: Tensor, inputs: tuple[Tensor, ...], jvp: Callable[..., Any]) -> None:
+    """Forward mode: the output's tangent from the inputs', by the op's rule."""
+    level = dual_level_now()
+    if level is None:
+        return
+    tangents = [tangent_of(t, level) for t in inputs]
+    if any(t is not None for t in tangents):
+        out = jvp(*tangents)
+        shape = (level.batch, *result._data.shape)
+        result._tangent = (level, np.asarray(out if out.shape == shape else np.broadcast_to(out, shape),
+                                             dtype=result._data.dtype))
 
 
 def _hold_leaf_arrays(node: Node, inputs: tuple[Tensor, ...], reads: tuple[int | None, ...]) -> None:
