@@ -1,8 +1,9 @@
 # make test: set up .venv (package + test tools + torch oracle), Graphviz dot and Chromium, and run the whole suite.
 # make demo: the same set-up without the test tools, then the tour (python -m micrograd_seq demo).
 # make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) over the tree and mypy over the package.
-# make results: every example's full run, one after another (about 40 minutes on 2 cores), into docs/results.json,
-#   docs/images/ and the pages rendered from docs/templates/; RUNS='sentiment forecast*' does only those runs.
+# make results: every example's full run, one after another (20 minutes on a shared 2-core machine), into
+#   docs/results.json, docs/images/ and the pages rendered from docs/templates/; RUNS='sentiment forecast*' does
+#   only those runs (python examples/run_all.py --help).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -244,8 +244,11 @@ def execute(run: Run, out: Path, echo: bool = False) -> dict[str, Any]:
     if result is None:
         raise RunFailed(f"`{run.command}`: the last line printed is not a RESULT line: {last!r}")
     figures: dict[str, Any] = {}
-    for parse in run.figures:
-        figures.update(parse(output))
+    try:
+        for parse in run.figures:
+            figures.update(parse(output))
+    except RunFailed as err:
+        raise RunFailed(f"`{run.command}`: {err}") from None
     missing = [name for name in run.pictures if not (out / name).is_file()]
     if missing:
         raise RunFailed(f"`{run.command}` did not write {', '.join(missing)} into --out")

@@ -66,6 +66,7 @@ def test_every_run_has_a_complete_record_of_its_command() -> None:
         record = STORED[run.name]
         assert set(record) >= FIELDS, f"{run.name}: the record lacks {sorted(FIELDS - set(record))}"
         assert record["command"] == run.command and record["seed"] == run.seed and record["blas_threads"] == 1
+        assert not record["uncommitted_changes"], f"{run.name} ran with uncommitted code: commit it and run it again"
         metric, value, baseline = record["metric"], record["value"], record["baseline"]
         assert record["result"] == f"RESULT: {metric}={value:.4g} (baseline {baseline:.4g})"
         for picture in run.pictures.values():
