@@ -60,6 +60,11 @@ SENTIMENT = (each(r"^epoch (?P<epoch>\d+): training loss (?P<loss>[\d.]+), train
              number("best_epoch", r"^kept the epoch with the best validation accuracy \((\d+)\)"))
 
 
+def mse(x: float) -> str:
+    """A test MSE as the table prints it (four decimals), or "below 0.0001" where that shows 0.0000."""
+    return f"{x:.4f}" if x >= 0.00005 else "below 0.0001"
+
+
 def beats(r) -> str:
     """Whether a forecast beats the better baseline, and by how much."""
     margin = r.network / r.baseline - 1
@@ -79,7 +84,9 @@ RUNS = [
                  number("distinct", r"^[\d,]+ characters, (\d+) distinct"),
                  number("read", r"^trained \d+ steps \(([\d,]+) characters read"),
                  number("passes", r"characters read, ([\d.]+) passes"),
-                 text("sample", r"(?s)^--- temperature 0\.5 ---\n(.*?)\n+--- temperature 0\.8 ---")),
+                 text("sample_t05", r"(?s)^--- temperature 0\.5 ---\n(.*?)\n+--- temperature 0\.8 ---"),
+                 text("sample_t08", r"(?s)^--- temperature 0\.8 ---\n(.*?)\n+--- temperature 1\.0 ---"),
+                 text("sample_t10", r"(?s)^--- temperature 1\.0 ---\n(.*?)\n+wrote .*char_lm\.png$")),
         row=Row("[char_lm](#char_lm-a-character-level-lstm-language-model)", lambda r: f"{r.value:.3f} bits/char",
                 lambda r: f"{r.baseline:.3f} (unigram)", "well under the unigram",
                 lambda r: f"yes, {percent(r.value / r.baseline, 0)} of it" if r.value < r.baseline else "no")),
@@ -132,7 +139,7 @@ RUNS = [
                       last="grad_{cell}_{when}_last", previous="grad_{cell}_{when}_previous",
                       first="grad_{cell}_{when}_first", first_t="first_t_{cell}_{when}")),
         row=Row("[adding_problem](#adding_problem-hochreiter-and-schmidhubers-adding-problem)",
-                lambda r: (f"T = 100: test MSE {r.mse_lstm_100:.4f} LSTM, {r.mse_gru_100:.4f} GRU; "
+                lambda r: (f"T = 100: test MSE {mse(r.mse_lstm_100)} LSTM, {mse(r.mse_gru_100)} GRU; "
                            f"RNN {r.mse_rnn_100:.3f}"),
                 lambda r: f"{r.mse_constant_100:.3f} (guess 1)", "RNN stalls as T grows, gated cells solve it",
                 lambda r: "yes" if (r.mse_rnn_100 > 0.9 * r.mse_constant_100
