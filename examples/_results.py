@@ -280,22 +280,40 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def save_record(name: str, record: dict[str, Any], order: list[str], path: Path | None = None) -> None:
-    """Put one run's record into docs/results.json (runs in registry order), keeping the others."""
+    """Put one run's record into docs/results.json, keeping the others' (in registry order, ``order``);
+    records of runs the registry no longer has are dropped."""
     path = path or RESULTS
     records = {**load_records(path), name: record}
-    ordered = {n: records[n] for n in order if n in records} | records
+    ordered = {n: records[n] for n in order if n in records}
     document = {"about": "Written by examples/run_all.py (make results): one record per run; see docs/examples.md.",
                 "runs": ordered}
     write_atomically(path, (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
+def small_png(source: Path, target: Path) -> None:
+    """Write the PNG ``source`` to ``target`` on white in a palette of 64 colours, which looks the same for
+    a plot or a graph drawing at a third of the size; anything Pillow cannot read is copied as it is."""
+    try:
+        from PIL import Image
+        with Image.open(source) as picture:
+            rgba = picture.convert("RGBA")
+    except (ImportError, OSError):
+        shutil.copyfile(source, target)
+        return
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    flat.quantize(colors=64).save(target, format="PNG", optimize=True)
+
+
 def publish_pictures(run: Run, out: Path, images: Path | None = None) -> list[Path]:
-    """Copy the pictures a run wrote into docs/images/ under the names the pages use."""
+    """Copy the pictures a run wrote into docs/images/ under the names the pages use (PNGs made small)."""
     images, written = images or IMAGES, []
     for source, target in run.pictures.items():
         handle, temporary = tempfile.mkstemp(dir=images, prefix=f".{target}.")
         os.close(handle)
-        shutil.copyfile(out / source, temporary)
+        if target.endswith(".png"):
+            small_png(out / source, Path(temporary))
+        else:
+            shutil.copyfile(out / source, temporary)
         os.replace(temporary, images / target)
         written.append(images / target)
     return written
