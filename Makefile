@@ -1,7 +1,7 @@
 # make test: set up .venv (package + test tools + torch oracle), Graphviz dot and Chromium, and run the whole suite.
 # make demo: the same set-up without the test tools, then the tour (python -m micrograd_seq demo).
 # make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) over the tree and mypy over the package.
-# make results: every example's full run, one after another (20 minutes on a shared 2-core machine), into
+# make results: every example's full run, one after another (14 to 20 minutes on a shared 2-core machine), into
 #   docs/results.json, docs/images/ and the pages rendered from docs/templates/; RUNS='sentiment forecast*' does
 #   only those runs (python examples/run_all.py --help).
 PYTHON ?= python3
