@@ -1,12 +1,15 @@
 # make test: set up .venv (package + test tools + torch oracle), Graphviz dot and Chromium, and run the whole suite.
 # make demo: the same set-up without the test tools, then the tour (python -m micrograd_seq demo).
 # make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) over the tree and mypy over the package.
+# make results: every example's full run, one after another (14 to 20 minutes on a shared 2-core machine), into
+#   docs/results.json, docs/images/ and the pages rendered from docs/templates/; RUNS='sentiment forecast*' does
+#   only those runs (python examples/run_all.py --help).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: test demo lint dot chromium clean
+.PHONY: test demo lint dot chromium results clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +55,9 @@ test: $(VENV)/.installed-test dot chromium
 lint: $(VENV)/.installed-lint
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+results: $(VENV)/.installed-test dot
+	$(PY) examples/run_all.py $(RUNS)
 
 demo: $(VENV)/.installed-demo dot
 	$(PY) -m micrograd_seq demo

@@ -18,6 +18,7 @@ import micrograd_seq as mg
 
 CELLS = ("rnn", "lstm", "gru")
 TOLERANCE = 0.04
+PLATEAU = 1 / 12  # half the MSE of guessing 1: a cell whose running training MSE falls below it has left the plateau
 
 
 def make_batch(n: int, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +49,12 @@ def train(model: ManyToOne, length: int, steps: int, rng: np.random.Generator) -
             bar.step(loss.item())
             curve.append(bar.loss)
     return curve
+
+
+def left_plateau(curve: list[float]) -> str:
+    """The first step at which the running training MSE is below PLATEAU, or "never"."""
+    below = np.flatnonzero(np.asarray(curve) < PLATEAU)
+    return str(below[0] + 1) if len(below) else "never"
 
 
 def hidden_gradient_norms(model: ManyToOne, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -84,7 +91,7 @@ def main() -> None:
         x_test, y_test = make_batch(1000, length, rng)
         guess = np.full_like(y_test, 1.0)
         rows.append((length, "constant 1", float(np.mean((guess - y_test) ** 2)),
-                     float(np.mean(np.abs(guess - y_test) < TOLERANCE)), 0.0))
+                     float(np.mean(np.abs(guess - y_test) < TOLERANCE)), "-", 0.0))
         x_probe, y_probe = make_batch(64, length, rng)
         for cell in CELLS:
             started = time.perf_counter()
@@ -96,13 +103,23 @@ def main() -> None:
             curves[cell, length] = train(model, length, args.steps, rng)
             if longest:
                 gradients[cell, "after training"] = hidden_gradient_norms(model, x_probe, y_probe)
-            rows.append((length, cell.upper(), *evaluate(model, x_test, y_test), time.perf_counter() - started))
+            rows.append((length, cell.upper(), *evaluate(model, x_test, y_test), left_plateau(curves[cell, length]),
+                         time.perf_counter() - started))
 
-    table = ["| T | model | test MSE | within 0.04 | train time |", "|---|---|---|---|---|"]
-    table += [f"| {t} | {name} | {mse:.4f} | {hit:.1%} | {secs:.0f} s |" for t, name, mse, hit, secs in rows]
+    table = ["| T | model | test MSE | within 0.04 | left the plateau at step | train time |", "|---" * 6 + "|"]
+    table += [f"| {t} | {name} | {mse:.4f} | {hit:.1%} | {left} | {secs:.0f} s |"
+              for t, name, mse, hit, left, secs in rows]
     print("\n".join(table))
     (args.out / "adding_problem.md").write_text("\n".join(table) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'adding_problem.md'}")
+    t_max = args.lengths[-1]
+    for when, key in (("before", "at initialisation"), ("after", "after training")):
+        for cell in CELLS:
+            norms = gradients[cell, key]
+            first = int(np.flatnonzero(norms)[0])
+            print(f"|dL/dh_t| {cell.upper()} {when} training: {norms[-1]:.1e} at t={t_max}, "
+                  f"{norms[-2]:.1e} at t={t_max - 1}, {norms[first]:.1e} at t={first}"
+                  + (" (zero before it: the float32 gradient underflows)" if first else ""))
 
     plt = need("matplotlib.pyplot", "matplotlib")
     fig, axes = plt.subplots(1, len(args.lengths), figsize=(3.2 * len(args.lengths), 3), sharey=True, squeeze=False)
@@ -125,9 +142,9 @@ def main() -> None:
     axes[0].legend(fontsize=8)
     save_figure(fig, args.out, "adding_problem_gradients.png")
 
-    longest = [r for r in rows if r[0] == args.lengths[-1]]
-    worst_gated = max(r[2] for r in longest if r[1] in ("LSTM", "GRU"))
-    result(f"gated_test_mse_T{args.lengths[-1]}", worst_gated, longest[0][2])
+    final = [r for r in rows if r[0] == t_max]
+    worst_gated = max(r[2] for r in final if r[1] in ("LSTM", "GRU"))
+    result(f"gated_test_mse_T{t_max}", worst_gated, final[0][2])
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ def main() -> None:
 
     model = CharRNN(args.hidden)
     opt = mg.optim.Adam(model.parameters(), lr=0.05)
+    norms = mg.teaching.hidden_grad_norms(model.rnn, x,
+                                          lambda out: mg.functional.cross_entropy(model.head(out), targets))
+    model.zero_grad()  # the read-out got gradients too; training starts clean
+    print("gradient norm of each hidden state before training: "
+          + ", ".join(f"{norm:.1e} (t={t})" for t, norm in enumerate(norms[1:])))  # norms[0]: the zero start state
     with Progress(args.steps, "hello RNN") as bar:
         for step in range(1, args.steps + 1):
             logits = model(x)

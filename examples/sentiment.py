@@ -5,6 +5,9 @@ that ships inside the ``vaderSentiment==3.3.2`` source distribution (MIT licence
 that sdist once into a cache folder. Each line is: id, mean rating of about 10 people on a -4..4
 scale, text. A tweet is positive when its mean rating is at least +THRESHOLD, negative at most
 -THRESHOLD; the near-neutral ones in between are dropped.
+
+Training stops once validation accuracy has not improved for ``--patience`` epochs, and the epoch
+with the best validation accuracy is kept.
 """
 from __future__ import annotations
 
@@ -105,10 +108,14 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--patience", type=int, default=3, help="stop once validation accuracy has not improved for "
+                   "this many epochs (default 3; as many as --epochs trains every epoch)")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--embed", type=int, default=64)
     p.add_argument("--cache", type=Path, default=default_cache(), help="where pip puts the sdist")
     args, rng = start(p)
+    if args.patience < 1:
+        p.error(f"--patience must be at least 1, got {args.patience}")
     epochs = 2 if args.quick else args.epochs
     tweets, labels, total = load(args.cache)
 
@@ -126,9 +133,10 @@ def main() -> None:
     model = ManyToOne(args.cell, args.embed, args.hidden, 2, num_embeddings=len(vocab) + 2)
     opt = mg.optim.Adam(model.parameters(), lr=3e-3)
     batch = 32
-    history, best = [], (-1.0, None)
+    history, best = [], (-1.0, None, 0)
     with Progress(epochs * -(-len(train) // batch), args.cell.upper()) as bar:
         for epoch in range(epochs):
+            losses = []
             for idx in minibatches(len(train), batch, rng):
                 rows = train[idx]
                 longest = lengths[rows].max()
@@ -137,16 +145,21 @@ def main() -> None:
                 loss.backward()
                 mg.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
                 opt.step()
-                bar.step(loss.item())
+                losses.append(loss.item())
+                bar.step(losses[-1])
             scores = [float((predict(model, ids[s], lengths[s]) == labels[s]).mean()) for s in (train, valid)]
-            history.append(scores)
-            bar.write(f"epoch {epoch + 1}: train accuracy {scores[0]:.1%}, validation {scores[1]:.1%}")
+            history.append((*scores, float(np.mean(losses))))
+            bar.write(f"epoch {epoch + 1}: training loss {history[-1][2]:.4f}, train accuracy {scores[0]:.1%}, "
+                      f"validation {scores[1]:.1%}")
             if scores[1] > best[0]:
                 best = (scores[1], model.state_dict(), epoch + 1)
+            elif epoch + 1 - best[2] >= args.patience:
+                bar.write(f"stopped early: no better validation accuracy for {args.patience} epochs")
+                break
     model.load_state_dict(best[1])
     accuracy = float((predict(model, ids[test], lengths[test]) == labels[test]).mean())
-    print(f"kept the epoch with the best validation accuracy ({best[2]}); "
-          f"test accuracy {accuracy:.1%} vs majority class {baseline:.1%}")
+    print(f"kept epoch {best[2]}, the one with the best validation accuracy (training loss "
+          f"{history[best[2] - 1][2]:.4f}); test accuracy {accuracy:.1%} vs majority class {baseline:.1%}")
 
     for text in ("I love this so much!", "worst day ever :(", "not bad at all", "this is not good"):
         x, n = encode([tokenize(text)], vocab, 50)
@@ -156,7 +169,7 @@ def main() -> None:
 
     plt = need("matplotlib.pyplot", "matplotlib")
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    epochs_axis = range(1, epochs + 1)
+    epochs_axis = range(1, len(history) + 1)
     ax.plot(epochs_axis, [h[0] for h in history], marker=".", label="train")
     ax.plot(epochs_axis, [h[1] for h in history], marker=".", label="validation")
     ax.axhline(baseline, color="grey", linestyle=":", label=f"majority class {baseline:.1%}")

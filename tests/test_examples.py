@@ -1,10 +1,12 @@
-"""Every example's --quick mode runs to the end, writes its plots to --out and prints a sane RESULT line."""
+"""Every example's --quick mode runs to the end, writes its plots to --out and prints a sane RESULT line,
+and a second run with the same seed prints the same RESULT line: a run repeats exactly."""
 from __future__ import annotations
 
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,22 +34,41 @@ def run_quick(script: str, args: tuple, out: Path) -> subprocess.CompletedProces
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=out, timeout=600)
 
 
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, int], tuple[str, Path]]:
+    """quick(case, attempt): the RESULT line of that attempt at the case's --quick run (each run once) and its --out."""
+    done: dict[tuple[str, int], tuple[str, Path]] = {}
+
+    def result_line(case: str, attempt: int = 0) -> tuple[str, Path]:
+        if (case, attempt) not in done:
+            script, out = case.removesuffix("_goog"), tmp_path_factory.mktemp(f"{case}-{attempt}")
+            run = run_quick(script, CASES[case][0], out)
+            if case == "sentiment" and run.returncode == MISSING_DATA and "pip could not download" in run.stderr:
+                pytest.skip(f"the sentiment data cannot be downloaded here: {run.stderr.strip()}")
+            assert run.returncode == 0, f"{script} failed:\n{run.stderr[-3000:]}"
+            done[case, attempt] = run.stdout.strip().splitlines()[-1], out
+        return done[case, attempt]
+
+    return result_line
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_quick_run(case: str, tmp_path: Path) -> None:
-    args, pictures, sane = CASES[case]
-    script = case.removesuffix("_goog")
-    done = run_quick(script, args, tmp_path)
-    if case == "sentiment" and done.returncode == MISSING_DATA and "pip could not download" in done.stderr:
-        pytest.skip(f"the sentiment data cannot be downloaded here: {done.stderr.strip()}")
-    assert done.returncode == 0, f"{script} failed:\n{done.stderr[-3000:]}"
-    last = done.stdout.strip().splitlines()[-1]
+def test_quick_run(case: str, quick: Callable[[str, int], tuple[str, Path]]) -> None:
+    _, pictures, sane = CASES[case]
+    last, out = quick(case, 0)
     match = RESULT.match(last)
-    assert match, f"{script}: the last line is not a RESULT line: {last!r}"
+    assert match, f"{case}: the last line is not a RESULT line: {last!r}"
     value, baseline = float(match.group(2)), float(match.group(3))
-    assert sane(value, baseline), f"{script} --quick: {last}"
+    assert sane(value, baseline), f"{case} --quick: {last}"
     for picture in pictures:
-        assert (tmp_path / picture).stat().st_size > 0
+        assert (out / picture).stat().st_size > 0
     assert not list(EXAMPLES.glob("*.png")), "an example wrote into the source tree"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_quick_run_repeats_exactly(case: str, quick: Callable[[str, int], tuple[str, Path]]) -> None:
+    """Two runs with the same seed (and one BLAS thread) print the same RESULT line, digit for digit."""
+    assert quick(case, 1)[0] == quick(case, 0)[0]
 
 
 def test_missing_package_gives_one_line(tmp_path: Path) -> None:
