@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from .graph import restore_switches, run_backward, set_switch, switches
+from .graph import collector_paused, restore_switches, run_backward, set_switch, switches
 from .tensor import Tensor
 
 __all__ = ["no_grad", "enable_grad", "detect_anomaly", "name_scope", "keep_values", "grad", "gradcheck",
-           "GradcheckError"]
+           "GradcheckError", "collector_paused"]
 
 
 class _Switch:

@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..autograd import name_scope
-from ..graph import collector_paused
+from ..autograd import collector_paused, name_scope
 from ..tensor import Tensor
 from .layers import _check_size, check_probability, dropout, uniform_parameter
 from .module import Module
