@@ -55,11 +55,9 @@ CELLS = ("lstm", "gru", "rnn")
 class SequenceModel(mg.nn.Module):
     """A recurrent layer and a Linear head on every step, trained with cross-entropy summed over time."""
 
-    LAYERS = {"rnn": mg.nn.RNN, "lstm": mg.nn.LSTM, "gru": mg.nn.GRU}
-
     def __init__(self, cell: str, config: Config) -> None:
         super().__init__()
-        self.rnn = self.LAYERS[cell](config.D, config.H)
+        self.rnn = mg.nn.CELLS[cell].layer(config.D, config.H)
         self.head = mg.nn.Linear(config.H, config.K)
 
     def forward(self, x: mg.Tensor, targets: np.ndarray, state: Any = None) -> tuple[mg.Tensor, Any]:

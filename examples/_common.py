@@ -101,9 +101,6 @@ def result(metric: str, value: float, baseline: float) -> None:
     print(f"RESULT: {metric}={value:.4g} (baseline {baseline:.4g})")
 
 
-CELLS = {"rnn": mg.nn.RNN, "lstm": mg.nn.LSTM, "gru": mg.nn.GRU}
-
-
 class ManyToOne(mg.nn.Module):
     """A recurrent layer read to the end of each sequence, then a linear layer on its last hidden state.
 
@@ -115,7 +112,7 @@ class ManyToOne(mg.nn.Module):
                  num_embeddings: int | None = None) -> None:
         super().__init__()
         self.embedding = mg.nn.Embedding(num_embeddings, input_size) if num_embeddings else None
-        self.rnn = CELLS[cell](input_size, hidden_size, batch_first=True)
+        self.rnn = mg.nn.CELLS[cell].layer(input_size, hidden_size, batch_first=True)
         self.head = mg.nn.Linear(hidden_size, output_size)
 
     def forward(self, x: Any, lengths: np.ndarray | None = None) -> mg.Tensor:

@@ -143,7 +143,8 @@ def test_unbatched_input_gives_one_sequences_results(f64):
 
 def test_bad_arguments_get_clear_errors():
     rnn = mg.nn.RNN(3, 4)
-    with pytest.raises(TypeError, match="expected an mg.nn.RNN, LSTM or GRU layer, got Linear"):
+    with pytest.raises(TypeError, match=r"expected a recurrent layer \(mg.nn.RNN, LSTM, GRU or Recurrent\) or a "
+                                        "RecurrentCell, got Linear"):
         jacobians(mg.nn.Linear(3, 4), np.zeros((5, 3)))
     with pytest.raises(ValueError, match="num_layers=1 and bidirectional=False, got num_layers=2"):
         jacobians(mg.nn.RNN(3, 4, num_layers=2), np.zeros((5, 3)))
@@ -151,7 +152,7 @@ def test_bad_arguments_get_clear_errors():
         jacobian_norms(rnn, np.zeros((5, 2)))
     with pytest.raises(ValueError, match=r"jacobians: expected h_0 of shape \(2, 4\), got \(4,\)"):
         jacobians(rnn, np.zeros((5, 2, 3)), np.zeros(4))
-    with pytest.raises(ValueError, match=r"jacobians: the initial state of an LSTM is a tuple \(h_0, c_0\)"):
+    with pytest.raises(ValueError, match=r"jacobians: the initial state of LSTMCell is a tuple \(h_0, c_0\)"):
         jacobians(mg.nn.LSTM(3, 4), np.zeros((5, 3)), np.zeros(4))
     with pytest.raises(ValueError, match=r"loss_fn must return a one-element tensor, got a tensor of shape \(5, 4\)"):
         hidden_grad_norms(rnn, np.zeros((5, 3)), lambda out: out)

@@ -196,7 +196,7 @@ def _given_state(cell: RecurrentCell, owner: str, state: Any, expected: tuple[in
     """A user's state (bare tensor or tuple, arrays allowed) as a tuple of tensors of shape ``expected``."""
     names = cell.state_names
     if len(names) == 1:
-        items = (state,)
+        items = state if isinstance(state, tuple) and len(state) == 1 else (state,)  # (h,) is h
     elif isinstance(state, (tuple, list)) and len(state) == len(names):
         items = tuple(state)
     else:
@@ -232,8 +232,8 @@ def unroll(cell: RecurrentCell, x: Any, state: Any = None, reverse: bool = False
         x: (T, B, input_size), time first.
         state: the initial state (the cell's form: a (B, hidden_size) tensor, or a tuple of them);
             default ``cell.initial_state``.
-    Outputs: a list of T + 1 states, each a tuple of (B, hidden_size) tensors in ``state_names``
-        order: state_0 (the initial state), then the state after each step in the order the steps
+    Outputs: a list of T + 1 states (just state_0 when T = 0), each a tuple of (B, hidden_size)
+        tensors in ``state_names`` order: state_0 (the initial state), then the state after each step in the order the steps
         ran (t = 0, 1, ... or, with ``reverse=True``, t = T-1, T-2, ...).
 
     This is the loop ``Recurrent`` runs for each layer and direction: every step inside
@@ -243,8 +243,8 @@ def unroll(cell: RecurrentCell, x: Any, state: Any = None, reverse: bool = False
     if not isinstance(cell, RecurrentCell):
         raise TypeError(f"unroll: expected a RecurrentCell, got {type(cell).__name__}")
     x = _as_tensor(x, _dtype_of(cell))
-    if x.ndim != 3 or x.shape[-1] != cell.input_size or x.shape[0] == 0:
-        raise ValueError(f"unroll: expected x of shape (T, B, {cell.input_size}) with T >= 1, got {x.shape}")
+    if x.ndim != 3 or x.shape[-1] != cell.input_size:
+        raise ValueError(f"unroll: expected x of shape (T, B, {cell.input_size}), got {x.shape}")
     batch = x.shape[1]
     if state is None:
         start = _as_state(cell, cell.initial_state(batch, x), "initial_state", batch)

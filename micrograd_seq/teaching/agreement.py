@@ -13,14 +13,13 @@ from types import ModuleType
 import numpy as np
 
 from .. import functional, ops
-from ..nn import GRU, LSTM, RNN, Linear, Parameter
+from ..nn import CELLS, Linear, Parameter, Recurrent
 from ..tensor import Tensor
 from . import bptt_gru, bptt_lstm, bptt_rnn
 from .unroll import unroll
 
+# The cell kinds derived by hand; their layers and weight layouts come from the registry, mg.nn.CELLS.
 DERIVATIONS: dict[str, ModuleType] = {"rnn": bptt_rnn, "lstm": bptt_lstm, "gru": bptt_gru}
-LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 @dataclass
@@ -42,12 +41,10 @@ def random_problem(cell: str, T: int, B: int, D: int, H: int, K: int, seed: int 
         if not isinstance(size, (int, np.integer)) or size <= 0:
             raise ValueError(f"random_problem: {name} must be a positive integer, got {size!r}")
     rng = np.random.default_rng(seed)
-    G = GATES[cell] * H
+    G = DERIVATIONS[cell].GATES * H
     shapes = {"weight_ih": (G, D), "weight_hh": (G, H), "bias_ih": (G,), "bias_hh": (G,), "V": (K, H), "b_V": (K,)}
     params = {name: rng.normal(0.0, 0.6, shape) for name, shape in shapes.items()}
-    states = {"h": rng.normal(0.0, 0.5, (B, H))}
-    if cell == "lstm":
-        states["c"] = rng.normal(0.0, 0.5, (B, H))
+    states = {name: rng.normal(0.0, 0.5, (B, H)) for name in CELLS[cell].cell.state_names}
     return Problem(cell, params, rng.normal(size=(T, B, D)), rng.integers(0, K, size=(T, B)), states)
 
 
@@ -58,11 +55,11 @@ def hand_gradients(problem: Problem) -> tuple[float, dict[str, np.ndarray]]:
     return loss, derivation.backward(problem.params, cache)
 
 
-def build_model(problem: Problem) -> tuple[RNN | LSTM | GRU, Linear]:
+def build_model(problem: Problem) -> tuple[Recurrent, Linear]:
     """The problem's model as ``mg.nn`` modules holding its float64 parameters."""
     p = problem.params
     K, H = p["V"].shape
-    layer, head = LAYERS[problem.cell](problem.xs.shape[-1], H), Linear(H, K)
+    layer, head = CELLS[problem.cell].layer(problem.xs.shape[-1], H), Linear(H, K)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
         setattr(layer, f"{name}_l0", Parameter(p[name], dtype=np.float64))
     head.weight, head.bias = Parameter(p["V"], dtype=np.float64), Parameter(p["b_V"], dtype=np.float64)
@@ -82,11 +79,17 @@ def autodiff_gradients(problem: Problem) -> tuple[float, dict[str, np.ndarray]]:
     logits = head(output).reshape(T * B, -1)
     loss = functional.cross_entropy(logits, problem.ys.reshape(-1), reduction="sum")
     loss.backward()
-    grads = {name: getattr(layer, f"{name}_l0").grad for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-    grads["V"], grads["b_V"] = head.weight.grad, head.bias.grad
+    grads = {name: _grad(getattr(layer, f"{name}_l0")) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    grads["V"], grads["b_V"] = _grad(head.weight), _grad(head.bias)
     for k, name in enumerate(problem.states):
-        grads[name] = np.stack([state[k].grad for state in states])
-    return loss.item(), grads
+        grads[name] = np.stack([_grad(state[k]) for state in states])
+    return float(loss.item()), grads
+
+
+def _grad(t: Tensor | None) -> np.ndarray:
+    """A gradient backward must have filled in."""
+    assert t is not None and t.grad is not None
+    return t.grad
 
 
 def compare(cell: str, T: int = 5, B: int = 3, D: int = 4, H: int = 6, K: int = 5, seed: int = 0) -> float:

@@ -23,6 +23,8 @@ import numpy as np
 
 from .shared import add_step_grads, readout_backward, readout_forward
 
+GATES = 1  # gates stacked in weight_ih and weight_hh, torch's layout
+
 
 def forward(params: dict[str, np.ndarray], xs: np.ndarray, ys: np.ndarray,
             h0: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:

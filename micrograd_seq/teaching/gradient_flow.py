@@ -8,7 +8,11 @@ GRU), which the network can hold near 1.
 
 Hidden states are numbered h_0 (the initial state) to h_T. For the LSTM the state
 differentiated is h_t with c_t held fixed (c_t is carried along as the layer carries it);
-h_t still reaches h_T through every later h and c.
+h_t still reaches h_T through every later h and c. The same holds for any cell: h is the first
+of its ``state_names``, the others are carried along.
+
+``layer`` is a one-layer, one-direction recurrent layer (``mg.nn.RNN``, ``LSTM``, ``GRU`` or
+``Recurrent`` over a cell of your own) or a ``RecurrentCell``.
 """
 from __future__ import annotations
 
@@ -19,17 +23,17 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from .unroll import check_layer, initial_state, unroll
 
 
 def _sequence(owner: str, layer: Any, x: Any) -> tuple[Tensor, bool]:
-    """``x`` as a time-first (T, B, D) tensor, and whether it came unbatched as (T, D)."""
-    check_layer(owner, layer)
-    dtype = layer.weight_ih_l0.dtype
+    """``x`` as a time-first (T, B, D) tensor in the layer's dtype, and whether it came unbatched as (T, D)."""
+    cell = check_layer(owner, layer)
+    dtype = next((p.dtype for p in cell.parameters()), get_default_dtype())
     x = Tensor(x.data if isinstance(x, Tensor) else x, dtype=dtype)
-    if x.ndim not in (2, 3) or x.shape[-1] != layer.input_size or x.shape[0] == 0:
-        raise ValueError(f"{owner}: expected x of shape (T, B, {layer.input_size}) or (T, {layer.input_size}) "
+    if x.ndim not in (2, 3) or x.shape[-1] != cell.input_size or x.shape[0] == 0:
+        raise ValueError(f"{owner}: expected x of shape (T, B, {cell.input_size}) or (T, {cell.input_size}) "
                          f"with T >= 1, got {x.shape}")
     return (x[:, None, :], True) if x.ndim == 2 else (x, False)
 

@@ -1,8 +1,9 @@
-"""Draw an unrolled RNN, LSTM or GRU without writing code.
+"""Draw an unrolled recurrent cell (RNN, LSTM, GRU, the zoo's or your own) without writing code.
 
     python -m micrograd_seq.viz --cell lstm --steps 3 --hidden 4 --out lstm.svg [--collapse t] [--grads]
+    python -m micrograd_seq.viz --cell mycells:PeepholeCell --out peephole.svg   # a cell of your own
 
-It builds the layer from ``mg.nn``, runs it on a random sequence, takes a small loss on the
+It builds a layer of that kind from ``mg.nn.CELLS``, runs it on a random sequence, takes a small loss on the
 last output (so gradients flow back through every step), draws the graph and prints the path.
 Any length draws within ``--max-nodes`` boxes. A bad argument exits with status 2 and one line
 saying which and why.
@@ -22,7 +23,19 @@ import micrograd_seq as mg
 from .._cli import Parser, folder_problem
 from .draw import FORMATS, GraphvizNotFoundError, check_grad_range, save
 
-_CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+def _cell(text: str) -> mg.nn.CellKind:
+    """An argparse type: a registered cell kind, or ``module:Class`` for a cell of your own."""
+    try:
+        return mg.nn.cell_kind(text)
+    except KeyError as err:
+        if ":" in text:
+            raise argparse.ArgumentTypeError(err.args[0]) from None
+        known = ", ".join(map(repr, sorted(mg.nn.CELLS)))
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {known}, "
+                                         "or module:Class for a cell of your own)") from None
+    except TypeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _at_least(least: int) -> Callable[[str], int]:
@@ -55,7 +68,8 @@ def _collapse(text: str) -> str | int:
 def parser() -> Parser:
     """The command line's options."""
     p = Parser(prog="python -m micrograd_seq.viz", description=__doc__.splitlines()[0])
-    p.add_argument("--cell", choices=sorted(_CELLS), default="lstm", help="which recurrent layer (default lstm)")
+    p.add_argument("--cell", type=_cell, default="lstm", metavar="KIND",
+                   help=f"which cell: {', '.join(sorted(mg.nn.CELLS))}, or module:Class (default lstm)")
     p.add_argument("--steps", type=_positive, default=3, help="time steps to unroll (default 3)")
     p.add_argument("--hidden", type=_positive, default=4, help="hidden size (default 4)")
     p.add_argument("--input", type=_positive, default=3, help="input features per step (default 3)")
@@ -96,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--grad-range: expected 0 < LOW < HIGH (a log scale), got {low:g} {high:g}")
     mg.manual_seed(args.seed)
     try:
-        layer = getattr(mg.nn, _CELLS[args.cell])(args.input, args.hidden)
+        layer = args.cell.layer(args.input, args.hidden)
         data = np.random.default_rng(args.seed).standard_normal((args.steps, args.batch, args.input))
         output, _ = layer(mg.tensor(data, name="x"))
     except MemoryError:
-        p.error(f"not enough memory for {args.steps} steps of a {args.cell} with --hidden {args.hidden}, "
+        p.error(f"not enough memory for {args.steps} steps of a {args.cell.name} with --hidden {args.hidden}, "
                 f"--input {args.input} and --batch {args.batch}; choose smaller sizes")
     loss = (output[-1] ** 2).mean().named("loss")
     if args.grads:
