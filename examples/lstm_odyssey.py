@@ -153,7 +153,7 @@ class CharModel(mg.nn.Module):
 
 
 def char_data(settings: dict) -> tuple[np.ndarray, np.ndarray, int]:
-    """Training and validation ids of the first ``chars`` characters of Python's help topics, and the vocabulary size."""
+    """Training and validation ids of the first ``chars`` characters of Python's help topics; the vocabulary size."""
     text = load_text(None)[:settings["chars"]]
     index = {c: i for i, c in enumerate(sorted(set(text)))}
     ids = np.array([index[c] for c in text])
@@ -176,7 +176,8 @@ def run_chars(variant: str, seed: int, settings: dict) -> float:
         k = step % chunks
         if k == 0:
             state = None  # each pass through the text starts from the cell's initial state
-        x, y = data[:, offset + k * bptt:offset + (k + 1) * bptt], data[:, offset + k * bptt + 1:offset + (k + 1) * bptt + 1]
+        p = offset + k * bptt
+        x, y = data[:, p:p + bptt], data[:, p + 1:p + bptt + 1]
         logits, state = model(x, state)
         state = tuple(s.detach() for s in state)  # truncated BPTT, whatever the cell's state holds
         loss = mg.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
@@ -189,7 +190,7 @@ def run_chars(variant: str, seed: int, settings: dict) -> float:
 
 
 def baseline(task: str, settings: dict) -> float:
-    """What a model that ignores the sequence scores: guessing 1 (adding), the training text's character frequencies (chars)."""
+    """What ignoring the sequence scores: guessing 1 (adding), the training text's character frequencies (chars)."""
     if task == "adding":
         _, y = make_batch(1000, settings["length"], np.random.default_rng(0))
         return float(np.mean((y - 1.0) ** 2))

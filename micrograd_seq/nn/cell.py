@@ -233,8 +233,8 @@ def unroll(cell: RecurrentCell, x: Any, state: Any = None, reverse: bool = False
         state: the initial state (the cell's form: a (B, hidden_size) tensor, or a tuple of them);
             default ``cell.initial_state``.
     Outputs: a list of T + 1 states (just state_0 when T = 0), each a tuple of (B, hidden_size)
-        tensors in ``state_names`` order: state_0 (the initial state), then the state after each step in the order the steps
-        ran (t = 0, 1, ... or, with ``reverse=True``, t = T-1, T-2, ...).
+        tensors in ``state_names`` order: state_0 (the initial state), then the state after each
+        step in the order the steps ran (t = 0, 1, ... or, with ``reverse=True``, t = T-1, T-2, ...).
 
     This is the loop ``Recurrent`` runs for each layer and direction: every step inside
     ``name_scope("t=k")``, and cells with a ``project_input`` hook fed a block of steps at a time.
