@@ -6,8 +6,7 @@ and returns every state, so each h_t (and c_t) can ``retain_grad()`` and show dL
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+import copy
 from typing import Any
 
 import numpy as np
@@ -43,21 +42,16 @@ def unroll(layer: Recurrent | RecurrentCell, x: Tensor, state: Any, constant_wei
     cell = check_layer("unroll", layer)
     if x.ndim != 3 or x.shape[-1] != cell.input_size:
         raise ValueError(f"unroll: expected x of shape (T, B, {cell.input_size}), got {x.shape}")
-    with constant_parameters(cell) if constant_weights else nullcontext():
-        return run_cell(cell, x, state)
+    return run_cell(constant_copy(cell) if constant_weights else cell, x, state)
 
 
-@contextmanager
-def constant_parameters(module: Any) -> Iterator[None]:
-    """Inside, the module's parameters do not require grad: ops recorded with them treat them as constants."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
+def constant_copy(cell: RecurrentCell) -> RecurrentCell:
+    """A copy of ``cell`` whose parameters are constants: a graph it records sends them no gradient."""
+    owner = cell.__dict__.get("_owner")  # the layer holding the cell is shared, not copied
+    frozen = copy.deepcopy(cell, {} if owner is None else {id(owner[0]): owner[0]})
+    for p in frozen.parameters():
         p.requires_grad = False
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad = True
+    return frozen
 
 
 def initial_state(owner: str, layer: Any, batch: int, given: Any, dtype: np.dtype) -> State:
