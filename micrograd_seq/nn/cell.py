@@ -95,20 +95,20 @@ class RecurrentCell(Module):
         prepared = _prepared(self)
         return self.step(self.project_input(x, *prepared), state, *prepared)
 
-    def project_input(self, *args: Any) -> Tensor:
-        """``project_input(x)``, an optional hook for speed: what a step needs from its input alone, for
-        a block of steps at once.
+    def project_input(self, x: Tensor, *prepared: Any) -> Tensor:
+        """Optional hook, for speed: what a step needs from its input alone, for a block of steps at once.
 
         ``x`` is (T, B, input_size) for a block of T steps (or (B, input_size) for one step);
         return its projection with time first, for example ``x @ self.weight_ih.T + self.bias``.
         The loop then calls ``step(projection[t], state)`` for each step of the block, and never
-        ``forward``. A cell without this hook is run one ``forward`` per step.
+        ``forward``. A cell without this hook is run one ``forward`` per step. ``prepared`` is
+        what ``prepare()`` returned, for a cell that defines it.
         """
         raise NotImplementedError(f"{type(self).__name__} does not define project_input")
 
-    def step(self, *args: Any) -> Any:
-        """``step(x_proj, state)``, for a cell that defines ``project_input``: the rest of a step, the new
-        state from one step's projection ``x_proj`` and ``state``."""
+    def step(self, x_proj: Tensor, state: Any, *prepared: Any) -> Any:
+        """For a cell that defines ``project_input``: the rest of a step, the new state from one step's
+        projection ``x_proj`` and ``state`` (and what ``prepare()`` returned, for a cell that defines it)."""
         raise NotImplementedError(f"{type(self).__name__} defines project_input but not step(x_proj, state)")
 
     def prepare(self) -> Any:
