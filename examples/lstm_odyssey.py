@@ -122,7 +122,7 @@ def run_adding(variant: str, seed: int, settings: dict) -> float:
     mg.manual_seed(seed)
     layer = mg.nn.Recurrent(GreffLSTMCell, 2, settings["hidden"], batch_first=True, variant=variant)
     head = mg.nn.Linear(settings["hidden"], 1)
-    params = layer.parameters() + head.parameters()
+    params = [*layer.parameters(), *head.parameters()]
     opt = mg.optim.Adam(params, lr=settings["lr"])
     for _ in range(settings["steps"]):
         x, y = make_batch(settings["batch"], settings["length"], rng)

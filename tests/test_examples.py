@@ -25,6 +25,7 @@ CASES = {
     "sentiment": ((), ["sentiment.png"], lambda value, baseline: value > baseline),
     "adding_problem": ((), ["adding_problem.png", "adding_problem_gradients.png"],
                        lambda value, baseline: value <= 1.1 * baseline),
+    "lstm_odyssey": ((), ["lstm_odyssey.png"], lambda value, baseline: value <= 1.1 * baseline),
 }
 
 
