@@ -5,8 +5,10 @@ speed hooks), registered in ``mg.nn.CELLS`` and run over sequences by ``mg.nn.Re
 
     layer = mg.nn.Recurrent(mg.nn.zoo.PeepholeLSTMCell, input_size=3, hidden_size=8, num_layers=2)
 
-Weights are drawn from U(-1/sqrt(H), 1/sqrt(H)) as torch initialises its cells, except where a
-paper says otherwise. Gates are stacked in the weights in the order the equations list them.
+Shapes, as for every cell: x (B, input_size) in; each state (B, hidden_size) in and out (``h``,
+or ``(h, c)`` for the LSTMs). Weights are drawn from U(-1/sqrt(H), 1/sqrt(H)) as torch initialises
+its cells, except where a paper says otherwise. Gates are stacked in the weights in the order the
+equations list them.
 docs/cells.md draws each one unrolled and gradchecks it.
 """
 from __future__ import annotations
