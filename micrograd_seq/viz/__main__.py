@@ -24,7 +24,6 @@ from .._cli import Parser, folder_problem
 from .draw import FORMATS, GraphvizNotFoundError, check_grad_range, save
 
 
-
 def _cell(text: str) -> mg.nn.CellKind:
     """An argparse type: a registered cell kind, or ``module:Class`` for a cell of your own."""
     try:
