@@ -7,13 +7,12 @@ checked against a float64 torch loop of the same equations, then drawn, replayed
 """
 from __future__ import annotations
 
-import json
-import re
 import shutil
 
 import numpy as np
 import pytest
 from test_viz import Dot
+from test_viz_replay import page_data
 
 import micrograd_seq as mg
 from micrograd_seq.viz.view import node_id
@@ -138,14 +137,10 @@ def test_save_renders_gradients_as_colour(f64, tmp_path):
     assert all(f">t={t}</text>" in svg for t in range(3)) and "‖grad‖" in svg and "gradient norm" in svg
 
 
-def page_data(page):
-    return json.loads(re.search(r'<script type="application/json" id="mg-data">(.*?)</script>', page, re.S).group(1))
-
-
 @requires_dot
 def test_replay_walks_back_from_the_last_step_and_each_weight_hears_from_every_step(tmp_path):
     loss, _ = peephole_loss(steps=3)
-    data = page_data(mg.viz.replay(loss, tmp_path / "replay.html").read_text(encoding="utf-8"))
+    data = page_data(mg.viz.replay(loss, tmp_path / "replay.html").path.read_text(encoding="utf-8"))
     times = [v["time"] for v in data["visits"] if v["time"] is not None]
     assert list(dict.fromkeys(times)) == ["t=2", "t=1", "t=0"]
     for p in data["params"]:
