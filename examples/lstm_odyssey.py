@@ -221,37 +221,52 @@ def one_run(job: tuple[str, str, int, dict]) -> dict:
 
 
 def summarise(runs: list[dict], variants: list[str], tasks: list[str]) -> list[str]:
-    """A markdown table: each variant's mean ± standard deviation per task, and its change from vanilla."""
-    head = "| variant | " + " | ".join(f"{task}: {METRICS[task]} | vs vanilla" for task in tasks) + " |"
-    lines = [head, "|---|" + "---|---|" * len(tasks)]
+    """A markdown table: per task, each variant's mean ± standard deviation over the seeds, its median,
+    and its median relative to vanilla's (the median shrugs off one diverged seed; the mean does not)."""
+    head = "| variant | " + " | ".join(f"{task}: {METRICS[task]}, mean ± sd | median | vs vanilla" for task in tasks)
+    lines = [head + " |", "|---|" + "---|---|---|" * len(tasks)]
     for variant in variants:
         cells = []
         for task in tasks:
-            values = np.array([r["value"] for r in runs if r["task"] == task and r["variant"] == variant])
-            base = np.array([r["value"] for r in runs if r["task"] == task and r["variant"] == "vanilla"])
-            spread = f" ± {np.std(values, ddof=1):.3g}" if len(values) > 1 else ""
-            cells.append(f"{np.mean(values):.4g}{spread}")
-            cells.append("" if variant == "vanilla" or not len(base) else f"{np.mean(values) / np.mean(base):.2f}×")
+            values, median = _values(runs, task, variant), np.median(_values(runs, task, "vanilla"))
+            spread = f" ± {np.std(values, ddof=1):.2g}" if len(values) > 1 else ""
+            cells += [f"{np.mean(values):.4g}{spread}", f"{np.median(values):.4g}",
+                      "" if variant == "vanilla" else f"{np.median(values) / median:.2f}×"]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return lines
 
 
-def plot(runs: list[dict], variants: list[str], tasks: list[str], out: Path) -> Path:
-    """One panel per task: every seed's result as a dot, the mean as a bar."""
+def _values(runs: list[dict], task: str, variant: str) -> np.ndarray:
+    return np.array([r["value"] for r in runs if r["task"] == task and r["variant"] == variant])
+
+
+def plot(runs: list[dict], variants: list[str], tasks: list[str], baselines: dict[str, float], out: Path) -> Path:
+    """One panel per task: every seed's result as a dot, the median as a bar, the baseline named in the title.
+
+    A result worse than the baseline (a diverged run) is drawn at the top edge, its value written beside it.
+    """
     plt = need("matplotlib.pyplot", "matplotlib")
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
+        every = np.array([r["value"] for r in runs if r["task"] == task])
+        sane = every[every <= baselines[task]]
+        top = 1.6 * baselines[task] if task == "adding" else sane.max() + 0.25
         for k, variant in enumerate(variants):
-            values = [r["value"] for r in runs if r["task"] == task and r["variant"] == variant]
-            ax.bar(k, np.mean(values), color="#9ecae1" if variant != "vanilla" else "#3182bd", width=0.7)
-            ax.scatter([k] * len(values), values, color="black", s=9, zorder=3)
+            values = _values(runs, task, variant)
+            ax.bar(k, min(np.median(values), top), color="#9ecae1" if variant != "vanilla" else "#3182bd", width=0.7)
+            ax.scatter([k] * len(values), np.minimum(values, top), color="black", s=9, zorder=3)
+            for v in values[values > top]:
+                ax.annotate(f"{v:.3g}", (k, top), xytext=(5, -9), textcoords="offset points", fontsize=7)
+        if baselines[task] < top:
+            ax.axhline(baselines[task], color="grey", linestyle="--", linewidth=1)
+        what = "guess 1" if task == "adding" else "unigram"
+        ax.set_title(f"{task} ({what}: {baselines[task]:.3g}{', dashed' if baselines[task] < top else ''})")
         ax.set_xticks(range(len(variants)), variants, rotation=45)
-        ax.set(title=task, ylabel=METRICS[task])
+        ax.set(ylabel=METRICS[task])
         if task == "adding":
-            ax.set_yscale("log")
+            ax.set(yscale="log", ylim=(None, top))
         else:
-            low = min(r["value"] for r in runs if r["task"] == task)
-            ax.set_ylim(bottom=max(0.0, low - 0.3))
+            ax.set_ylim(max(0.0, sane.min() - 0.3), top)
     return save_figure(fig, out, "lstm_odyssey.png")
 
 
@@ -261,16 +276,38 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant and task (default 3)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes running in parallel")
+    p.add_argument("--replot", type=Path, default=None, metavar="JSON",
+                   help="no training: the table and plot of a finished run, from its lstm_odyssey.json")
     args, _ = start(p)
-    if args.quick:
-        args.seeds, args.workers = 1, 1
-        args.variants = [v for v in args.variants if v in ("vanilla", "NFG", "FGR")] or args.variants[:1]
-    if "vanilla" not in args.variants:
-        args.variants.insert(0, "vanilla")
-    settings = settings_for(args.quick)
+    if args.replot is not None:
+        if not args.replot.is_file():
+            p.error(f"--replot: no such file: {args.replot}")
+        record = json.loads(args.replot.read_text(encoding="utf-8"))
+        runs, settings = record["runs"], record["settings"]
+        variants = list(dict.fromkeys(r["variant"] for r in runs))
+        tasks = list(dict.fromkeys(r["task"] for r in runs))
+    else:
+        if args.quick:
+            args.seeds, args.workers = 1, 1
+            args.variants = [v for v in args.variants if v in ("vanilla", "NFG", "FGR")] or args.variants[:1]
+        variants = args.variants if "vanilla" in args.variants else ["vanilla", *args.variants]
+        tasks, settings = args.tasks, settings_for(args.quick)
+        runs = train_all(variants, tasks, settings, args)
+    table = summarise(runs, variants, tasks)
+    print("\n".join(table))
+    (args.out / "lstm_odyssey.md").write_text("\n".join(table) + "\n", encoding="utf-8")
+    print(f"wrote {args.out / 'lstm_odyssey.md'}")
+    baselines = {task: baseline(task, settings[task]) for task in tasks}
+    plot(runs, variants, tasks, baselines, args.out)
+    vanilla = float(np.mean(_values(runs, tasks[0], "vanilla")))
+    result(f"{tasks[0]}_vanilla", vanilla, baselines[tasks[0]])
+
+
+def train_all(variants: list[str], tasks: list[str], settings: dict, args: Any) -> list[dict]:
+    """Every (task, variant, seed) run, ``args.workers`` at a time; writes every run's result to JSON."""
     jobs = [(task, variant, args.seed + s, settings[task])
-            for s in range(args.seeds) for task in args.tasks for variant in args.variants]
-    print(f"{len(jobs)} runs: {len(args.variants)} variants x {len(args.tasks)} tasks x {args.seeds} seeds, "
+            for s in range(args.seeds) for task in tasks for variant in variants]
+    print(f"{len(jobs)} runs: {len(variants)} variants x {len(tasks)} tasks x {args.seeds} seeds, "
           f"{args.workers} at a time")
     started, runs = time.perf_counter(), []
     with ProcessPoolExecutor(args.workers) if args.workers > 1 else _InProcess() as pool:
@@ -279,18 +316,12 @@ def main() -> None:
             print(f"  {run['task']:6s} {run['variant']:7s} seed {run['seed']}: {run['value']:.4g} "
                   f"({run['cpu_seconds']:.0f} s CPU)", flush=True)
     wall = time.perf_counter() - started
-    table = summarise(runs, args.variants, args.tasks)
-    print("\n".join(table))
     print(f"wall time {wall / 60:.1f} min, CPU time {sum(r['cpu_seconds'] for r in runs) / 60:.1f} min")
-    (args.out / "lstm_odyssey.md").write_text("\n".join(table) + "\n", encoding="utf-8")
     (args.out / "lstm_odyssey.json").write_text(json.dumps(
         {"settings": settings, "seeds": args.seeds, "wall_seconds": round(wall), "runs": runs}, indent=1),
         encoding="utf-8")
-    print(f"wrote {args.out / 'lstm_odyssey.md'} and {args.out / 'lstm_odyssey.json'}")
-    plot(runs, args.variants, args.tasks, args.out)
-    task = args.tasks[0]
-    vanilla = float(np.mean([r["value"] for r in runs if r["task"] == task and r["variant"] == "vanilla"]))
-    result(f"{task}_vanilla", vanilla, baseline(task, settings[task]))
+    print(f"wrote {args.out / 'lstm_odyssey.json'}")
+    return runs
 
 
 class _InProcess:

@@ -1,6 +1,7 @@
 """examples/lstm_odyssey.py: Greff et al.'s LSTM variants, as one RecurrentCell, are what they claim to be."""
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -71,3 +72,15 @@ def test_cifg_couples_the_gates_and_noaf_leaves_the_cell_unsquashed(f64):
     o = 1 / (1 + np.exp(-(np.split(x @ noaf.weight_ih.data.T + h @ noaf.weight_hh.data.T + noaf.bias.data, 4, -1)[3]
                           + noaf.peephole_o.data * c_new.data)))
     np.testing.assert_allclose(h_new.data, c_new.data * o, rtol=1e-12)
+
+
+def test_replot_redraws_the_recorded_full_run(tmp_path):
+    """--replot: the table and plot of docs/data/lstm_odyssey.json (the full run docs/cells.md reports), no training."""
+    recorded = Path(__file__).resolve().parent.parent / "docs" / "data" / "lstm_odyssey.json"
+    command = [sys.executable, str(Path(odyssey.__file__)), "--replot", str(recorded), "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "lstm_odyssey.md").read_text(encoding="utf-8").splitlines()
+    assert [row.split(" | ")[0].strip("| ") for row in table[2:]] == list(odyssey.VARIANTS)
+    assert (tmp_path / "lstm_odyssey.png").stat().st_size > 0
+    assert done.stdout.strip().splitlines()[-1].startswith("RESULT: adding_vanilla=0.0007177 (baseline 0.166")
