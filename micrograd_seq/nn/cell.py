@@ -264,7 +264,8 @@ def _run(cell: RecurrentCell, x: Tensor, state: State, reverse: bool) -> list[St
             blocks = [(lo, min(lo + PROJECTION_BLOCK, steps)) for lo in range(0, steps, PROJECTION_BLOCK)]
             for lo, hi in (reversed(blocks) if reverse else blocks):
                 x_proj = cell.project_input(_steps(x, lo, hi), *prepared)
-                if len(states) == 1 and (not isinstance(x_proj, Tensor) or x_proj.ndim < 2 or x_proj.shape[0] != hi - lo):
+                if len(states) == 1 and not (isinstance(x_proj, Tensor) and x_proj.ndim >= 2
+                                             and x_proj.shape[0] == hi - lo):
                     got = f"shape {x_proj.shape}" if isinstance(x_proj, Tensor) else f"a {type(x_proj).__name__}"
                     raise ValueError(f"{type(cell).__name__}.project_input: expected a tensor projecting {hi - lo} "
                                      f"steps, with time first, got {got}")
