@@ -1,0 +1,189 @@
+"""Variable-length sequences (mg.nn.utils.rnn) and recurrent layers over packed batches, against torch.
+
+The conversions (pad_sequence, pack_padded_sequence, pack_sequence, pad_packed_sequence) give
+torch's numbers, batch sizes and orders, pass gradients back (padding gets exactly zero) and
+refuse bad input as torch does.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import micrograd_seq as mg
+from micrograd_seq.nn.utils.rnn import (
+    PackedSequence,
+    pack_padded_sequence,
+    pack_sequence,
+    pad_packed_sequence,
+    pad_sequence,
+)
+
+try:  # torch is the reference oracle of the parity tests only
+    import torch
+    from torch.nn.utils import rnn as torch_rnn
+except ImportError:
+    torch = None
+requires_torch = pytest.mark.skipif(torch is None, reason="torch (the reference oracle) is not installed")
+
+FEATURES = 3
+
+# Up to 16 sequences: torch sorts lengths stably up to 16 (beyond, its order of equal lengths is
+# its sort's, and only sorted_indices could differ from ours).
+# The f64 fixture sets the default dtype once, which holds for every example.
+EXAMPLES = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+lengths_lists = st.lists(st.integers(1, 5), min_size=1, max_size=6)
+
+
+def padded_batch(lengths: list[int], batch_first: bool, seed: int = 0, extra: int = 0) -> np.ndarray:
+    """A random padded batch for ``lengths`` (``extra`` steps longer than the longest)."""
+    shape = (max(lengths) + extra, len(lengths), FEATURES)
+    x = np.random.default_rng(seed).standard_normal(shape)
+    return x.transpose(1, 0, 2).copy() if batch_first else x
+
+
+def same_packed(ours: PackedSequence, theirs) -> None:
+    np.testing.assert_array_equal(np.array(ours.data), theirs.data.detach().numpy())
+    np.testing.assert_array_equal(ours.batch_sizes.numpy(), theirs.batch_sizes.numpy())
+    assert ours.batch_sizes.dtype == np.int64
+    for mine, torchs in ((ours.sorted_indices, theirs.sorted_indices),
+                         (ours.unsorted_indices, theirs.unsorted_indices)):
+        assert (mine is None) == (torchs is None)
+        if mine is not None:
+            np.testing.assert_array_equal(mine.numpy(), torchs.numpy())
+
+
+# ---- the conversions against torch --------------------------------------------------------------
+
+@requires_torch
+@settings(max_examples=40, **EXAMPLES)
+@given(lengths=lengths_lists, batch_first=st.booleans(), enforce_sorted=st.booleans(), extra=st.integers(0, 2),
+       total=st.integers(0, 2))
+def test_pack_then_pad_matches_torch_with_gradients(f64, lengths, batch_first, enforce_sorted, extra, total):
+    if enforce_sorted:
+        lengths = sorted(lengths, reverse=True)
+    x = padded_batch(lengths, batch_first, extra=extra)
+    ours_x, torch_x = mg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours = pack_padded_sequence(ours_x, lengths, batch_first=batch_first, enforce_sorted=enforce_sorted)
+    theirs = torch_rnn.pack_padded_sequence(torch_x, lengths, batch_first=batch_first, enforce_sorted=enforce_sorted)
+    same_packed(ours, theirs)
+    total_length = max(lengths) + total
+    padded, got_lengths = pad_packed_sequence(ours, batch_first, padding_value=-1.5, total_length=total_length)
+    want, want_lengths = torch_rnn.pad_packed_sequence(theirs, batch_first, padding_value=-1.5,
+                                                       total_length=total_length)
+    np.testing.assert_array_equal(np.array(padded), want.detach().numpy())
+    np.testing.assert_array_equal(got_lengths.numpy(), want_lengths.numpy())
+    weights = np.random.default_rng(1).standard_normal(padded.shape)
+    (padded * mg.tensor(weights)).sum().backward()
+    (want * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_array_equal(ours_x.grad, torch_x.grad.numpy())
+
+
+def test_padding_gets_exactly_zero_gradient(f64):
+    x = mg.tensor(np.ones((4, 3, 2)), requires_grad=True)
+    padded, _ = pad_packed_sequence(pack_padded_sequence(x, [4, 2, 1]))
+    padded.sum().backward()
+    mask = np.arange(4)[:, None] < np.array([4, 2, 1])
+    np.testing.assert_array_equal(x.grad, np.broadcast_to(mask[..., None], (4, 3, 2)).astype(float))
+
+
+@requires_torch
+@settings(max_examples=30, **EXAMPLES)
+@given(lengths=st.lists(st.integers(0, 4), min_size=1, max_size=5), batch_first=st.booleans(),
+       side=st.sampled_from(["right", "left"]))
+def test_pad_sequence_matches_torch_with_gradients(f64, lengths, batch_first, side):
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal((n, FEATURES)) for n in lengths]
+    ours = [mg.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    got = pad_sequence(ours, batch_first=batch_first, padding_value=2.0, padding_side=side)
+    want = torch_rnn.pad_sequence(theirs, batch_first=batch_first, padding_value=2.0, padding_side=side)
+    np.testing.assert_array_equal(np.array(got), want.detach().numpy())
+    weights = rng.standard_normal(got.shape)
+    (got * mg.tensor(weights)).sum().backward()
+    (want * torch.from_numpy(weights)).sum().backward()
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(np.zeros(a.shape) if a.grad is None else a.grad, b.grad.numpy())
+
+
+@requires_torch
+@pytest.mark.parametrize("enforce_sorted", [True, False])
+def test_pack_sequence_matches_torch(f64, enforce_sorted):
+    lengths = [4, 4, 2, 1] if enforce_sorted else [2, 4, 1, 4]
+    arrays = [np.random.default_rng(n).standard_normal((n, FEATURES)) for n in lengths]
+    same_packed(pack_sequence([mg.tensor(a) for a in arrays], enforce_sorted=enforce_sorted),
+                torch_rnn.pack_sequence([torch.from_numpy(a) for a in arrays], enforce_sorted=enforce_sorted))
+
+
+def test_lengths_may_be_a_list_an_array_or_an_integer_tensor(f64):
+    x = mg.tensor(np.ones((3, 2, 1)))
+    for lengths in ([3, 1], np.array([3, 1]), mg.tensor(np.array([3, 1]))):
+        assert pack_padded_sequence(x, lengths).batch_sizes.tolist() == [2, 1, 1]
+
+
+def test_a_packed_sequence_is_a_named_tuple_as_torchs():
+    packed = pack_sequence([mg.tensor(np.ones((2, 1))), mg.tensor(np.ones((1, 1)))])
+    assert PackedSequence._fields == ("data", "batch_sizes", "sorted_indices", "unsorted_indices")
+    data, batch_sizes, sorted_indices, unsorted_indices = packed
+    assert data.shape == (3, 1) and batch_sizes.tolist() == [2, 1]
+    assert sorted_indices is None and unsorted_indices is None
+
+
+def test_the_old_home_of_clipping_still_imports():
+    from micrograd_seq.nn.utils import clip_grad_norm_, clip_grad_value_
+    assert mg.nn.utils.clip_grad_norm_ is clip_grad_norm_ and mg.nn.utils.clip_grad_value_ is clip_grad_value_
+    assert mg.nn.utils.rnn.pad_sequence is pad_sequence
+
+
+# ---- errors, as torch's -----------------------------------------------------------------------
+
+X = np.zeros((4, 3, 2))
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: pack_padded_sequence(X, [2, 3, 1]), RuntimeError, "sorted in decreasing order"),
+    (lambda: pack_padded_sequence(X, [3, 2, 0]), RuntimeError, "greater than 0"),
+    (lambda: pack_padded_sequence(X, [3, 0, 2], enforce_sorted=False), RuntimeError, "greater than 0"),
+    (lambda: pack_padded_sequence(X, [5, 2, 1]), ValueError, "longer than the input's 4 time steps"),
+    (lambda: pack_padded_sequence(X, [4, 2, 2, 1], batch_first=True), ValueError, "longer than the input's 3"),
+    (lambda: pack_padded_sequence(X, [3, 2]), RuntimeError, "equal to the batch size, but got 2 (batch_size=3)"),
+    (lambda: pack_padded_sequence(X, [[3, 2, 1]]), ValueError, "lengths must be 1-d"),
+    (lambda: pack_padded_sequence(X, [3.0, 2.0, 1.0]), TypeError, "lengths must be integers"),
+    (lambda: pack_padded_sequence(np.zeros((0, 3, 2)), [1, 1, 1]), RuntimeError, "cannot pack empty tensors"),
+    (lambda: pack_padded_sequence(np.zeros(3), [3]), ValueError, "expected input of shape (T, B, *)"),
+    (lambda: pad_packed_sequence(pack_padded_sequence(X, [3, 2, 1]), total_length=2), ValueError,
+     "total_length=2 and max sequence length being 3"),
+    (lambda: pad_packed_sequence(pack_padded_sequence(X, [3, 2, 1]), total_length=3.0), TypeError,
+     "total_length must be an int"),
+    (lambda: pad_packed_sequence(X), TypeError, "expected a PackedSequence"),
+    (lambda: pad_sequence([]), RuntimeError, "empty list of sequences"),
+    (lambda: pad_sequence([np.ones((2, 3)), np.ones((3, 2))]), ValueError, "same trailing shape"),
+    (lambda: pad_sequence([np.ones(()), np.ones(3)]), ValueError, "sequence 0 is 0-d"),
+    (lambda: pad_sequence([np.ones(3)], padding_side="middle"), ValueError, "'left' or 'right'"),
+    (lambda: pack_sequence([np.ones((2, 1)), np.ones((3, 1))]), RuntimeError, "sorted in decreasing order"),
+    (lambda: pack_sequence([np.ones((0, 1)), np.ones((3, 1))], enforce_sorted=False), RuntimeError,
+     "greater than 0"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_bad_input_is_refused_naming_the_problem(call, error, words):
+    with pytest.raises(error, match=None) as caught:
+        call()
+    assert words in str(caught.value)
+
+
+@requires_torch
+@pytest.mark.parametrize("lengths, enforce_sorted", [([2, 3, 1], True), ([3, 2, 0], True), ([3, 0, 2], False),
+                                                     ([3, 2], True)])
+def test_torch_refuses_the_same_lengths_with_the_same_error_type(lengths, enforce_sorted):
+    for pack in (torch_rnn.pack_padded_sequence, pack_padded_sequence):
+        with pytest.raises(RuntimeError):
+            pack(torch.zeros(4, 3, 2) if pack is torch_rnn.pack_padded_sequence else X, lengths,
+                 enforce_sorted=enforce_sorted)
+
+
+def test_the_module_docstring_example_runs():
+    import doctest
+
+    import micrograd_seq.nn.utils.rnn as module
+    result = doctest.testmod(module, raise_on_error=False, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
