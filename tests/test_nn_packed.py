@@ -187,3 +187,166 @@ def test_the_module_docstring_example_runs():
     import micrograd_seq.nn.utils.rnn as module
     result = doctest.testmod(module, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---- recurrent layers over packed batches, against torch ----------------------------------------
+
+INPUT, HIDDEN, PROJ = 3, 4, 2
+STATES = {"RNN": 1, "LSTM": 2, "GRU": 1}
+# Random lengths with a sequence of length 1 among them.
+lengths_with_a_one = st.lists(st.integers(1, 6), min_size=1, max_size=5).map(lambda rest: [*rest, 1])
+
+
+def twin_layers(kind: str, **config):
+    """Our mg.nn.<kind> and torch's, torch's loaded from our state_dict (float64)."""
+    ours = getattr(mg.nn, kind)(INPUT, HIDDEN, **config)
+    theirs = getattr(torch.nn, kind)(INPUT, HIDDEN, **config).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    return ours, theirs
+
+
+def packed_readout(lib, layer, x, lengths, state, enforce_sorted, weights):
+    """Pack x, run the layer, pad the output back; return (padded output, final states) and the
+    read-out sum(part * weight) over them."""
+    rnn = torch_rnn if lib is torch else mg.nn.utils.rnn
+    packed = rnn.pack_padded_sequence(x, lengths, enforce_sorted=enforce_sorted)
+    output, final = layer(packed, state)
+    padded, got_lengths = rnn.pad_packed_sequence(output, total_length=x.shape[0])
+    assert list(np.asarray(got_lengths)) == list(lengths)
+    parts = [padded, *(final if isinstance(final, tuple) else (final,))]
+    total = sum((part * lib.from_numpy(w) if lib is torch else part * mg.tensor(w)).sum()
+                for part, w in zip(parts, weights, strict=True))
+    return parts, total
+
+
+def assert_packed_layer_matches_torch(kind, config, lengths, enforce_sorted, seed=0):
+    """Outputs, final states, and the read-out's gradients with respect to the input, the initial
+    states and every parameter agree with torch's to 1e-9."""
+    ours, theirs = twin_layers(kind, **config)
+    rng = np.random.default_rng(seed)
+    stacks = config.get("num_layers", 1) * (2 if config.get("bidirectional") else 1)
+    width = config.get("proj_size") or HIDDEN
+    x = rng.standard_normal((max(lengths) + 1, len(lengths), INPUT))   # one step of padding past the longest
+    state = [rng.standard_normal((stacks, len(lengths), width))] + \
+        [rng.standard_normal((stacks, len(lengths), HIDDEN)) for _ in range(STATES[kind] - 1)]
+    direction = 2 if config.get("bidirectional") else 1
+    weights = [rng.standard_normal((x.shape[0], len(lengths), direction * width))] + \
+        [rng.standard_normal(s.shape) for s in state]
+    results = []
+    for lib, layer, make in ((mg, ours, lambda a: mg.tensor(a, requires_grad=True)),
+                             (torch, theirs, lambda a: torch.tensor(a, requires_grad=True))):
+        inputs = [make(x), *(make(s) for s in state)]
+        given = tuple(inputs[1:]) if STATES[kind] > 1 else inputs[1]
+        parts, total = packed_readout(lib, layer, inputs[0], lengths, given, enforce_sorted, weights)
+        total.backward()
+        to_numpy = np.array if lib is mg else (lambda t: t.detach().numpy())
+        results.append(([to_numpy(p) for p in parts], [to_numpy(t.grad) for t in inputs],
+                        {name: to_numpy(p.grad) for name, p in layer.named_parameters()}))
+    (our_parts, our_grads, our_params), (their_parts, their_grads, their_params) = results
+    for what, mine, torchs in (("output/final state", our_parts, their_parts),
+                               ("gradient of input/initial state", our_grads, their_grads)):
+        for k, (a, b) in enumerate(zip(mine, torchs, strict=True)):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"{what} {k}")
+    assert list(our_params) == list(their_params)
+    for name, grad in our_params.items():
+        np.testing.assert_allclose(grad, their_params[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    padding = np.arange(x.shape[0])[:, None] >= np.array(lengths)          # (T, B): past each sequence's end
+    assert not our_grads[0][padding].any()                                 # padding gets exactly zero gradient
+
+
+@requires_torch
+@settings(max_examples=4, **EXAMPLES)
+@given(lengths=lengths_with_a_one)
+@pytest.mark.parametrize("enforce_sorted", [True, False], ids=["sorted", "unsorted"])
+@pytest.mark.parametrize("config", [{}, {"bidirectional": True}, {"num_layers": 2},
+                                    {"num_layers": 2, "bidirectional": True}], ids=str)
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_packed_layer_matches_torch(f64, kind, config, enforce_sorted, lengths):
+    if enforce_sorted:
+        lengths = sorted(lengths, reverse=True)
+    assert_packed_layer_matches_torch(kind, config, lengths, enforce_sorted)
+
+
+@requires_torch
+@settings(max_examples=4, **EXAMPLES)
+@given(lengths=lengths_with_a_one)
+@pytest.mark.parametrize("enforce_sorted", [True, False], ids=["sorted", "unsorted"])
+@pytest.mark.parametrize("config", [{}, {"bidirectional": True}, {"num_layers": 2},
+                                    {"num_layers": 2, "bidirectional": True}], ids=str)
+def test_packed_lstm_with_projections_matches_torch(f64, config, enforce_sorted, lengths):
+    if enforce_sorted:
+        lengths = sorted(lengths, reverse=True)
+    assert_packed_layer_matches_torch("LSTM", {**config, "proj_size": PROJ}, lengths, enforce_sorted)
+
+
+@requires_torch
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_a_packed_batch_starts_from_zeros_by_default(f64, kind):
+    ours, theirs = twin_layers(kind, num_layers=2, bidirectional=True)
+    x, lengths = np.random.default_rng(3).standard_normal((4, 3, INPUT)), [2, 4, 1]
+    output, final = ours(pack_padded_sequence(mg.tensor(x), lengths, enforce_sorted=False))
+    want, want_final = theirs(torch_rnn.pack_padded_sequence(torch.from_numpy(x), lengths, enforce_sorted=False))
+    np.testing.assert_allclose(np.array(output.data), want.data.detach().numpy(), rtol=1e-9, atol=1e-12)
+    for a, b in zip(final if isinstance(final, tuple) else (final,),
+                    want_final if isinstance(want_final, tuple) else (want_final,), strict=True):
+        np.testing.assert_allclose(np.array(a), b.detach().numpy(), rtol=1e-9, atol=1e-12)
+    assert output.batch_sizes.tolist() == [3, 2, 1, 1] and output.sorted_indices.tolist() == [1, 0, 2]
+
+
+class ElmanCell(mg.nn.RecurrentCell):
+    """A user cell with no speed hooks: the loop calls its forward at every step."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        rng = np.random.default_rng(input_size)
+        self.W = mg.nn.Parameter(rng.standard_normal((hidden_size, input_size)) * 0.5)
+        self.U = mg.nn.Parameter(rng.standard_normal((hidden_size, hidden_size)) * 0.5)
+
+    def forward(self, x, h):
+        return (x @ self.W.T + h @ self.U.T).tanh()
+
+
+@pytest.mark.parametrize("cell", [ElmanCell, mg.nn.GRUCell], ids=["forward-only", "project_input"])
+def test_a_user_cell_over_a_packed_batch_runs_each_sequence_to_its_own_end(f64, cell):
+    """Packed, each sequence's outputs and final state are those of running it alone, and so are the gradients."""
+    layer = mg.nn.Recurrent(cell, INPUT, HIDDEN, num_layers=2, bidirectional=True)
+    rng = np.random.default_rng(4)
+    sequences = [rng.standard_normal((n, INPUT)) for n in (3, 5, 1)]
+    packed = pack_sequence([mg.tensor(s) for s in sequences], enforce_sorted=False)
+    output, h_n = layer(packed)
+    padded, _ = pad_packed_sequence(output)
+    (padded.sum() + (h_n ** 2).sum()).backward()
+    packed_grads = {name: p.grad.copy() for name, p in layer.named_parameters()}
+    layer.zero_grad()
+    total = 0.0
+    for b, seq in enumerate(sequences):
+        alone, h_alone = layer(mg.tensor(seq[:, None, :]))
+        np.testing.assert_allclose(np.array(padded[:len(seq), b]), np.array(alone[:, 0]), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.array(h_n[:, b]), np.array(h_alone[:, 0]), rtol=1e-12, atol=1e-14)
+        total = total + alone.sum() + (h_alone ** 2).sum()
+    total.backward()
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(packed_grads[name], p.grad, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_a_packed_step_advances_only_the_running_rows():
+    """At each step the cell sees batch_sizes[t] rows: the batch shrinks going forward, grows in reverse."""
+    seen = []
+
+    class Watching(ElmanCell):
+        def forward(self, x, h):
+            seen.append(x.shape[0])
+            return super().forward(x, h)
+
+    layer = mg.nn.Recurrent(Watching, INPUT, HIDDEN, bidirectional=True)
+    layer(pack_sequence([mg.tensor(np.ones((n, INPUT))) for n in (4, 2, 2, 1)]))
+    assert seen == [4, 3, 1, 1] + [1, 1, 3, 4]
+
+
+def test_a_packed_batch_is_refused_with_the_wrong_width_or_state(f64):
+    layer = mg.nn.LSTM(INPUT, HIDDEN)
+    packed = pack_sequence([mg.tensor(np.ones((2, INPUT))), mg.tensor(np.ones((1, INPUT)))])
+    with pytest.raises(ValueError, match=r"LSTM: expected packed data of shape \(rows, 3\), got \(3, 2\)"):
+        layer(pack_sequence([mg.tensor(np.ones((2, 2))), mg.tensor(np.ones((1, 2)))]))
+    with pytest.raises(ValueError, match=r"LSTM: expected h_0 of shape \(1, 2, 4\), got \(1, 3, 4\)"):
+        layer(packed, (np.zeros((1, 3, HIDDEN)), np.zeros((1, 3, HIDDEN))))
