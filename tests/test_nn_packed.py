@@ -350,3 +350,37 @@ def test_a_packed_batch_is_refused_with_the_wrong_width_or_state(f64):
         layer(pack_sequence([mg.tensor(np.ones((2, 2))), mg.tensor(np.ones((1, 2)))]))
     with pytest.raises(ValueError, match=r"LSTM: expected h_0 of shape \(1, 2, 4\), got \(1, 3, 4\)"):
         layer(packed, (np.zeros((1, 3, HIDDEN)), np.zeros((1, 3, HIDDEN))))
+
+
+# ---- forward mode ---------------------------------------------------------------------------------
+
+def test_forward_mode_through_a_packed_lstm_equals_the_reverse_mode_jacobian(f64):
+    """mg.func.jvp through pack -> LSTM (2 layers, both directions, projections) -> pad, with respect to
+    the input, h_0, c_0 and a weight, is J v for the Jacobian jacrev builds by backward passes.
+    (torch.func.jvp cannot be the oracle: torch has no forward-mode rule for packing.)"""
+    lstm = mg.nn.LSTM(INPUT, HIDDEN, num_layers=2, bidirectional=True, proj_size=PROJ)
+    lengths = [3, 4, 1]
+
+    def run(x, h_0, c_0, weight_hh):
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        output, (h_n, c_n) = mg.func.functional_call(lstm, {"weight_hh_l0": weight_hh}, packed, (h_0, c_0))
+        return pad_packed_sequence(output)[0], h_n, c_n
+
+    rng = np.random.default_rng(6)
+    primals = (rng.standard_normal((4, 3, INPUT)), rng.standard_normal((4, 3, PROJ)),
+               rng.standard_normal((4, 3, HIDDEN)), np.array(lstm.weight_hh_l0.detach()))
+    tangents = tuple(rng.standard_normal(p.shape) for p in primals)
+    outputs, derivatives = mg.func.jvp(run, primals, tangents)
+    jacobians = mg.func.jacrev(run, argnums=(0, 1, 2, 3))(*primals)
+    for out, derivative, per_argument in zip(outputs, derivatives, jacobians, strict=True):
+        expected = sum(np.tensordot(np.array(j), v, axes=v.ndim) for j, v in zip(per_argument, tangents, strict=True))
+        assert derivative.shape == out.shape
+        np.testing.assert_allclose(np.array(derivative), expected, rtol=1e-10, atol=1e-12)
+
+
+@requires_torch
+def test_torch_has_no_forward_mode_through_packing():
+    """Why the test above takes the reverse-mode Jacobian as its oracle (docs/pytorch.md lists this)."""
+    x = torch.ones(2, 2, 1, dtype=torch.float64)
+    with pytest.raises(NotImplementedError, match="forward AD"):
+        torch.func.jvp(lambda x: torch_rnn.pack_padded_sequence(x, [2, 1]).data, (x,), (x,))
