@@ -307,7 +307,7 @@ def _run_packed(cell: RecurrentCell, data: Tensor, batch_sizes: list[int], state
     offsets = np.concatenate([[0], np.cumsum(batch_sizes)]).tolist()
     projects = _projects(cell)
     advance, prepared = (cell.step, _prepared(cell)) if projects else (cell.forward, ())
-    initial, ended, outputs = state, [], []
+    initial, ended, outputs, single = state, [], [], len(state) == 1
     running = batch_sizes[-1] if reverse else batch_sizes[0]
     state = tuple(s[:running] for s in state) if running < batch_sizes[0] else state
     with collector_paused():
@@ -332,8 +332,11 @@ def _run_packed(cell: RecurrentCell, data: Tensor, batch_sizes: list[int], state
                         joining = (s0[running:size] for s0 in initial)  # they start here, from their h_0
                         state = tuple(ops.concat([s, s0], axis=0) for s, s0 in zip(state, joining, strict=True))
                     running, first = size, offsets[t] - offsets[lo]
-                    new = advance(x_in[first:first + size], _pack(state), *prepared)
-                state = _as_state(cell, new, "step" if projects else "forward", size)
+                    new = advance(x_in.narrow(0, first, size), _pack(state), *prepared)  # blocks: one-copy grad
+                if outputs:  # checked at the first step, as _run does
+                    state = (new,) if single else new
+                else:
+                    state = _as_state(cell, new, "step" if projects else "forward", size)
                 outputs.append(state[0])
     if ended:  # the sequences that ended early, in row order: the last to end holds the lowest rows
         state = tuple(ops.concat([s, *reversed(parts)], axis=0) for s, *parts in zip(state, *ended, strict=True))
