@@ -307,7 +307,9 @@ def _run_packed(cell: RecurrentCell, data: Tensor, batch_sizes: list[int], state
     offsets = np.concatenate([[0], np.cumsum(batch_sizes)]).tolist()
     projects = _projects(cell)
     advance, prepared = (cell.step, _prepared(cell)) if projects else (cell.forward, ())
-    initial, ended, outputs, single = state, [], [], len(state) == 1
+    initial, single = state, len(state) == 1
+    ended: list[State] = []
+    outputs: list[Tensor] = []
     running = batch_sizes[-1] if reverse else batch_sizes[0]
     state = tuple(s[:running] for s in state) if running < batch_sizes[0] else state
     with collector_paused():
