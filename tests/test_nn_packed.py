@@ -379,6 +379,7 @@ def test_forward_mode_through_a_packed_lstm_equals_the_reverse_mode_jacobian(f64
 
 
 @requires_torch
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # importing torch.func scripts with torch.jit
 def test_torch_has_no_forward_mode_through_packing():
     """Why the test above takes the reverse-mode Jacobian as its oracle (docs/pytorch.md lists this)."""
     x = torch.ones(2, 2, 1, dtype=torch.float64)

@@ -73,6 +73,10 @@ class RecurrentCell(Module):
     per run instead of once per step. The built-in cells do this: the input's matmul runs once
     per block of steps, and ``W_hh^T`` once per sequence.
 
+    Over a packed batch (``mg.nn.utils.rnn``) the batch a step sees shrinks as sequences end.
+    A state wider or narrower than ``hidden_size`` (an LSTM's projected h) is declared by
+    overriding ``state_sizes``.
+
     Calling a cell, ``cell(x)`` or ``cell(x, state)``, runs one checked step as torch's cells
     do: arrays become tensors, ``x`` may be unbatched (input_size,), and a missing state starts
     from ``initial_state``.
@@ -99,8 +103,9 @@ class RecurrentCell(Module):
     def project_input(self, x: Tensor, *prepared: Any) -> Tensor:
         """Optional hook, for speed: what a step needs from its input alone, for a block of steps at once.
 
-        ``x`` is (T, B, input_size) for a block of T steps (or (B, input_size) for one step);
-        return its projection with time first, for example ``x @ self.weight_ih.T + self.bias``.
+        ``x`` is (T, B, input_size) for a block of T steps (or (B, input_size) for one step, or
+        (rows, input_size) for a block of a packed batch's rows); return its projection with those
+        leading axes first, for example ``x @ self.weight_ih.T + self.bias``.
         The loop then calls ``step(projection[t], state)`` for each step of the block, and never
         ``forward``. A cell without this hook is run one ``forward`` per step. ``prepared`` is
         what ``prepare()`` returned, for a cell that defines it.
