@@ -385,3 +385,11 @@ def test_torch_has_no_forward_mode_through_packing():
     x = torch.ones(2, 2, 1, dtype=torch.float64)
     with pytest.raises(NotImplementedError, match="forward AD"):
         torch.func.jvp(lambda x: torch_rnn.pack_padded_sequence(x, [2, 1]).data, (x,), (x,))
+
+
+def test_a_packed_sequence_made_by_hand_without_unsorted_indices_is_unsorted_by_their_inverse(f64):
+    layer = mg.nn.GRU(INPUT, HIDDEN)
+    made = pack_sequence([mg.tensor(np.full((n, INPUT), n / 4)) for n in (1, 3, 2)], enforce_sorted=False)
+    _, h_n = layer(made)
+    _, h_by_hand = layer(PackedSequence(made.data, made.batch_sizes, made.sorted_indices))
+    np.testing.assert_array_equal(np.array(h_by_hand), np.array(h_n))

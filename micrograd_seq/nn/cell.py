@@ -40,7 +40,7 @@ from ..autograd import collector_paused, name_scope
 from ..tensor import Tensor, get_default_dtype
 from .layers import _check_size, check_probability, dropout
 from .module import Module, Parameter
-from .utils.rnn import PackedSequence
+from .utils.rnn import PackedSequence, invert_permutation
 
 __all__ = ["RecurrentCell", "Recurrent", "unroll", "CellKind", "CELLS", "register_cell", "cell_kind"]
 
@@ -532,8 +532,11 @@ class Recurrent(Module):
         output = layer_input
         final = tuple(ops.stack([f[i] for f in finals], axis=0) for i in range(len(self.state_names)))
         if packed is not None:
-            if packed.unsorted_indices is not None:  # back to the caller's order, as torch
-                final = tuple(f[:, packed.unsorted_indices] for f in final)
+            unsorted = packed.unsorted_indices
+            if unsorted is None and packed.sorted_indices is not None:  # a PackedSequence made by hand
+                unsorted = invert_permutation(packed.sorted_indices)
+            if unsorted is not None:  # back to the caller's order, as torch
+                final = tuple(f[:, unsorted] for f in final)
             return PackedSequence(output, *packed[1:]), _pack(final)
         if unbatched:
             output, final = output[:, 0], tuple(f[:, 0] for f in final)

@@ -60,14 +60,11 @@ def rnn_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None, non
     raise ValueError(f"rnn_step: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
-def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None,
-              w_hr_t: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    r"""One LSTM step: i, f, g, o = split(x W_ih^T + b_ih + h W_hh^T + b_hh); c' = f c + i g; h' = o tanh(c'),
-    projected, h' = (o tanh(c')) W_hr^T, when ``w_hr_t`` is given (torch's ``proj_size``).
+def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+    r"""One LSTM step: i, f, g, o = split(x W_ih^T + b_ih + h W_hh^T + b_hh); c' = f c + i g; h' = o tanh(c').
 
-    Inputs: x_proj (B, 4H) = x W_ih^T + b_ih; h (B, P); c (B, H); w_hh_t (P, 4H) = W_hh^T; b_hh (4H,) or
-        None; w_hr_t (H, P) = W_hr^T or None. P is H without a projection.
-    Outputs: (h', c'): h' (B, P), c' (B, H).
+    Inputs: x_proj (B, 4H) = x W_ih^T + b_ih; h, c (B, H); w_hh_t (H, 4H) = W_hh^T; b_hh (4H,) or None.
+    Outputs: (h', c'), each (B, H).
     """
     gates = x_proj + h @ w_hh_t
     if b_hh is not None:
@@ -78,10 +75,8 @@ def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor, b_hh: Tensor
     g = g.tanh().named("candidate")
     o = o.sigmoid().named("output gate")
     c = (f * c + i * g).named("cell")
-    h = o * c.tanh()
-    if w_hr_t is not None:
-        h = h.named("unprojected hidden") @ w_hr_t
-    return h.named("hidden"), c
+    h = (o * c.tanh()).named("hidden")
+    return h, c
 
 
 def gru_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Tensor:
@@ -211,13 +206,12 @@ class LSTMCell(_TorchCell):
         return shared if self.weight_hr is None else shared._replace(w_hr_t=self.weight_hr.T)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        h, c = state
-        w_hr_t = None if self.weight_hr is None else self.weight_hr.T
-        return lstm_step(self._projected(x), h, c, self.weight_hh.T, self.bias_hh, w_hr_t)
+        h, c = lstm_step(self._projected(x), *state, self.weight_hh.T, self.bias_hh)
+        return (h, c) if self.weight_hr is None else ((h @ self.weight_hr.T).named("projected hidden"), c)
 
     def step(self, x_proj: Tensor, state: tuple[Tensor, Tensor], shared: _Shared) -> tuple[Tensor, Tensor]:
-        h, c = state
-        return lstm_step(x_proj, h, c, shared.w_hh_t, None, shared.w_hr_t)
+        h, c = lstm_step(x_proj, *state, shared.w_hh_t, None)
+        return (h, c) if shared.w_hr_t is None else ((h @ shared.w_hr_t).named("projected hidden"), c)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (f", proj_size={self.proj_size}" if self.proj_size else "")
