@@ -336,3 +336,9 @@ def test_bench_memory_quick(tmp_path):
         assert row["ours_peak_bytes"] > 0 and row["numpy_peak_bytes"] > 0
     steps = [row["steps"] for row in record["truncated_bptt"]]
     assert steps == [20, 200, 2000]
+
+
+def test_packed_step_runs_and_counts_nodes(tmp_path):
+    out = run_script("packed_step.py", "--reps", "1", tmp_path=tmp_path)
+    lines = out.splitlines()
+    assert lines[1].startswith("plain") and "packed, every length 32" in lines[2] and "nodes" in lines[3]
