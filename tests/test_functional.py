@@ -253,3 +253,50 @@ def test_loss_errors_are_torchs_refusals(fn_name, shape, target, kwargs, error):
 def test_losses_refuse_numpy_input_with_a_type_error(fn, target):
     with pytest.raises(TypeError, match=rf"{fn.__name__}: input must be a Tensor, got ndarray"):
         fn(np.zeros((2, 3)), target)
+
+
+# ---- embedding ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("padding_idx", [None, 2, -3])
+@pytest.mark.parametrize("idx_shape", [(), (4,), (2, 3)])
+def test_embedding_matches_torch(padding_idx, idx_shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    table, idx = rng.standard_normal((5, 3)), rng.integers(0, 5, size=idx_shape)
+    idx.reshape(-1)[:1] = 2  # the padding row appears
+    w_ours, w_theirs = mg.tensor(table, requires_grad=True, dtype=np.float64), torch.tensor(table, requires_grad=True)
+    ours = F.embedding(mg.tensor(idx), w_ours, padding_idx=padding_idx)
+    theirs = torch.nn.functional.embedding(torch.from_numpy(idx), w_theirs, padding_idx=padding_idx)
+    assert_same(ours, None, theirs, None)
+    upstream = rng.standard_normal(ours.shape)
+    (ours * upstream).sum().backward()
+    (theirs * torch.from_numpy(upstream)).sum().backward()
+    np.testing.assert_allclose(w_ours.grad, w_theirs.grad.numpy(), rtol=1e-13)
+    if padding_idx is not None:
+        assert (w_ours.grad[2] == 0).all()
+
+
+def test_embedding_forward_mode_treats_the_padding_row_as_a_constant():
+    """jvp agrees with backward (the padding row contributes nothing); torch's forward mode differs."""
+    idx, table = np.array([0, 2, 1]), leaf((3, 2))
+
+    def lookup(w):
+        return F.embedding(idx, w, padding_idx=2)
+    _, tangent = mg.func.jvp(lookup, (table,), (np.ones((3, 2)),))
+    np.testing.assert_array_equal(tangent.data, [[1, 1], [0, 0], [1, 1]])
+    np.testing.assert_array_equal(mg.func.jacfwd(lookup)(table).data, mg.func.jacrev(lookup)(table).data)
+
+
+def test_embedding_errors():
+    with pytest.raises(ValueError, match=re.escape("embedding: padding_idx must lie in [-3, 3) (within "
+                                                   "num_embeddings), got 3")):
+        F.embedding([0], leaf((3, 2)), padding_idx=3)
+    with pytest.raises(ValueError, match=re.escape("embedding: weight must be a 2-D Tensor (num_embeddings, "
+                                                   "embedding_dim), got Tensor of shape (3,)")):
+        F.embedding([0], leaf((3,)))
+    with pytest.raises(ValueError, match=r"embedding: weight must be a 2-D Tensor .*, got ndarray"):
+        F.embedding([0], np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=re.escape("embedding: indices must lie in [0, 3), got values from 0 to 3")):
+        F.embedding([0, 3], leaf((3, 2)))
+    with pytest.raises(TypeError, match="embedding: indices must be integers, got dtype float64"):
+        F.embedding([0.0], leaf((3, 2)))
