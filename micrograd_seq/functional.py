@@ -272,7 +272,7 @@ def _broadcastable(fn: str, name: str, value: Any, like: Tensor) -> Tensor:
 
 # ---- lookup ---------------------------------------------------------------------
 
-def padding_index(fn: str, padding_idx: Any, num_embeddings: int) -> int | None:
+def _padding_index(fn: str, padding_idx: Any, num_embeddings: int) -> int | None:
     """``padding_idx`` as a row of a table of ``num_embeddings`` rows (a negative one counts from the end)."""
     if padding_idx is None:
         return None
@@ -283,7 +283,7 @@ def padding_index(fn: str, padding_idx: Any, num_embeddings: int) -> int | None:
     return padding_idx % num_embeddings
 
 
-def lookup(fn: str, input: Any, weight: Tensor, padding_idx: int | None) -> Tensor:
+def _lookup(fn: str, input: Any, weight: Tensor, padding_idx: int | None) -> Tensor:
     """The rows of ``weight`` that the integer ``input`` picks; the row ``padding_idx`` (already made
     non-negative) is read as it is but gets no gradient, as torch's."""
     idx = np.asarray(input.data if isinstance(input, Tensor) else input)
@@ -304,7 +304,8 @@ def lookup(fn: str, input: Any, weight: Tensor, padding_idx: int | None) -> Tens
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ``input`` (any shape), as
     torch's; the row ``padding_idx`` (a negative one counts from the end) gets exactly zero gradient."""
-    if not isinstance(weight, Tensor) or weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be a 2-D Tensor (num_embeddings, embedding_dim), got "
-                         f"{type(weight).__name__}{f' of shape {weight.shape}' if isinstance(weight, Tensor) else ''}")
-    return lookup("embedding", input, weight, padding_index("embedding", padding_idx, len(weight)))
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    return _lookup("embedding", input, weight, _padding_index("embedding", padding_idx, len(weight)))

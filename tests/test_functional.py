@@ -294,10 +294,10 @@ def test_embedding_errors():
     with pytest.raises(ValueError, match=re.escape("embedding: padding_idx must lie in [-3, 3) (within "
                                                    "num_embeddings), got 3")):
         F.embedding([0], leaf((3, 2)), padding_idx=3)
-    with pytest.raises(ValueError, match=re.escape("embedding: weight must be a 2-D Tensor (num_embeddings, "
-                                                   "embedding_dim), got Tensor of shape (3,)")):
+    with pytest.raises(ValueError, match=re.escape("embedding: weight must be 2-D (num_embeddings, embedding_dim), "
+                                                   "got shape (3,)")):
         F.embedding([0], leaf((3,)))
-    with pytest.raises(ValueError, match=r"embedding: weight must be a 2-D Tensor .*, got ndarray"):
+    with pytest.raises(TypeError, match=r"embedding: weight must be a Tensor, got ndarray"):
         F.embedding([0], np.zeros((3, 2)))
     with pytest.raises(ValueError, match=re.escape("embedding: indices must lie in [0, 3), got values from 0 to 3")):
         F.embedding([0, 3], leaf((3, 2)))

@@ -60,14 +60,14 @@ class Embedding(Module):
         _check_size("Embedding", "num_embeddings", num_embeddings)
         _check_size("Embedding", "embedding_dim", embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = F.padding_index("Embedding", padding_idx, num_embeddings)
+        self.padding_idx = F._padding_index("Embedding", padding_idx, num_embeddings)
         table = generator().standard_normal((num_embeddings, embedding_dim))
         if self.padding_idx is not None:
             table[self.padding_idx] = 0.0
         self.weight = Parameter(table.astype(get_default_dtype()))
 
     def forward(self, indices: Any) -> Tensor:
-        return F.lookup("Embedding", indices, self.weight, self.padding_idx)
+        return F._lookup("Embedding", indices, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
         padding = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
