@@ -18,8 +18,8 @@ from typing import Any
 import micrograd_seq as mg
 
 API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.md"
-MODULES = ["mg", "mg.nn", "mg.nn.init", "mg.nn.utils", "mg.nn.zoo", "mg.optim", "mg.optim.lr_scheduler",
-           "mg.functional", "mg.func", "mg.viz", "mg.teaching"]
+MODULES = ["mg", "mg.nn", "mg.nn.init", "mg.nn.utils", "mg.nn.utils.rnn", "mg.nn.zoo", "mg.optim",
+           "mg.optim.lr_scheduler", "mg.functional", "mg.func", "mg.viz", "mg.teaching"]
 CLASSES_WITH_MEMBERS = ["mg.Tensor", "mg.nn.Module", "mg.nn.RecurrentCell", "mg.nn.Recurrent", "mg.optim.Optimizer",
                         "mg.optim.lr_scheduler.LRScheduler"]
 ENTRY = re.compile(r"^- `(?P<name>mg(?:\.\w+)+)(?P<signature>\([^`]*\))?`(?P<rest>.*)$")

@@ -286,7 +286,7 @@ class NoSuper(mg.nn.RecurrentCell):
     (lambda: mg.nn.Recurrent(WrongArity, 2, 3), np.ones((3, 1, 2)), TypeError,
      r"WrongArity.forward must return the state as a tuple \(h, c\) \(state_names = \('h', 'c'\)\), got Tensor"),
     (lambda: mg.nn.Recurrent(WrongShape, 2, 3), np.ones((3, 1, 2)), ValueError,
-     r"WrongShape.forward: state 'h' has shape \(1, 2\), expected \(batch, hidden_size\) = \(1, 3\)"),
+     r"WrongShape.forward: state 'h' has shape \(1, 2\), expected \(batch, state size\) = \(1, 3\)"),
     (lambda: mg.nn.Recurrent(HookWithoutStep, 2, 3), np.ones((3, 1, 2)), NotImplementedError,
      r"HookWithoutStep defines project_input but not step"),
     (lambda: mg.nn.Recurrent(MinimalLSTMCell, 2, 3), (np.ones((3, 1, 2)), np.zeros((1, 1, 3))), ValueError,

@@ -510,3 +510,67 @@ def test_constructor_errors(kind):
         layer(3, 4, num_layers=2, dropout="0.1")
     with pytest.raises(ValueError, match=rf"{kind}Cell: hidden_size must be a positive integer, got -1"):
         cell(3, -1)
+
+
+# ---- LSTM with projections (proj_size) ------------------------------------------------------------
+
+PROJ = 2
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("given_state", [False, True], ids=["zero-state", "given-state"])
+@pytest.mark.parametrize("config", LAYER_CONFIGS, ids=str)
+@requires_torch
+def test_lstm_with_projections_matches_torch(f64, config, batched, given_state):
+    """h_t = W_hr (o_t tanh(c_t)): outputs, h_n, c_n and every gradient as torch's, under every layer config."""
+    x, _ = layer_case(config, batched, False, states=2)
+    state = None
+    if given_state:
+        stacks = config.get("num_layers", 1) * (2 if config.get("bidirectional") else 1)
+        lead = (stacks, BATCH) if batched else (stacks,)
+        rng = np.random.default_rng(5)
+        state = (rng.standard_normal((*lead, PROJ)), rng.standard_normal((*lead, HIDDEN)))
+    assert_same_as_torch(*twins("LSTM", INPUT, HIDDEN, **config, proj_size=PROJ), x, state)
+
+
+def test_lstm_with_projections_has_torchs_shapes_names_and_repr():
+    lstm = mg.nn.LSTM(INPUT, HIDDEN, num_layers=2, bidirectional=True, proj_size=PROJ)
+    shapes = {name: p.shape for name, p in lstm.named_parameters()}
+    assert list(shapes)[:5] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_hr_l0"]
+    assert shapes["weight_hh_l0"] == (4 * HIDDEN, PROJ) and shapes["weight_hr_l1_reverse"] == (PROJ, HIDDEN)
+    assert shapes["weight_ih_l1"] == (4 * HIDDEN, 2 * PROJ)  # the layer above reads the projected outputs
+    output, (h_n, c_n) = lstm(np.ones((SEQ, BATCH, INPUT)))
+    assert output.shape == (SEQ, BATCH, 2 * PROJ) and h_n.shape == (4, BATCH, PROJ) and c_n.shape == (4, BATCH, HIDDEN)
+    assert repr(lstm) == "LSTM(5, 4, proj_size=2, num_layers=2, bidirectional=True)"
+    assert repr(mg.nn.LSTM(INPUT, HIDDEN, proj_size=0)) == "LSTM(5, 4)"
+    assert lstm.cell(0).state_sizes == (PROJ, HIDDEN)
+
+
+@pytest.mark.parametrize("proj_size, error, message", [
+    (-1, ValueError, "LSTM: proj_size should be a positive integer or zero to disable projections, got -1"),
+    (HIDDEN, ValueError, "LSTM: proj_size has to be smaller than hidden_size, got proj_size=4 and hidden_size=4"),
+    (HIDDEN + 1, ValueError, "LSTM: proj_size has to be smaller than hidden_size"),
+    (1.5, TypeError, "LSTM: proj_size must be an int, got float 1.5"),
+    (True, TypeError, "LSTM: proj_size must be an int, got bool True"),
+])
+def test_lstm_proj_size_errors_as_torch(proj_size, error, message):
+    with pytest.raises(error) as caught:
+        mg.nn.LSTM(INPUT, HIDDEN, proj_size=proj_size)
+    assert message in str(caught.value)
+    if torch is not None:
+        with pytest.raises((ValueError, TypeError)):
+            torch.nn.LSTM(INPUT, HIDDEN, proj_size=proj_size)
+
+
+def test_lstm_with_projections_names_the_width_of_a_wrong_state():
+    lstm = mg.nn.LSTM(INPUT, HIDDEN, proj_size=PROJ)
+    with pytest.raises(ValueError, match=r"LSTM: expected h_0 of shape \(1, 3, 2\), got \(1, 3, 4\)"):
+        lstm(np.ones((SEQ, BATCH, INPUT)), (np.zeros((1, BATCH, HIDDEN)), np.zeros((1, BATCH, HIDDEN))))
+    with pytest.raises(ValueError, match=r"LSTM: expected c_0 of shape \(1, 3, 4\), got \(1, 3, 2\)"):
+        lstm(np.ones((SEQ, BATCH, INPUT)), (np.zeros((1, BATCH, PROJ)), np.zeros((1, BATCH, PROJ))))
+
+
+def test_rnn_and_gru_take_no_proj_size():
+    for kind in ("RNN", "GRU"):
+        with pytest.raises(TypeError, match="proj_size"):
+            getattr(mg.nn, kind)(INPUT, HIDDEN, proj_size=PROJ)

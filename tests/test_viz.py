@@ -517,3 +517,28 @@ def test_all_zero_gradients_draw_white_and_say_so(f64):
     assert dot.nodes[node_id(y.node)]["fillcolor"] == "#ffffff"
     assert dot.nodes["legend"]["label"] == "every gradient here is exactly zero"
     assert [a.get("style") for _, _, a in dot.edges] == ["dotted"]
+
+
+# ---- packed batches ----------------------------------------------------------------------
+
+def packed_lstm_loss(lengths=(4, 4, 3, 1)):
+    """An LSTM over a packed batch of sequences of the given lengths (batch sizes 4, 3, 3, 2)."""
+    mg.manual_seed(0)
+    layer = mg.nn.LSTM(2, 3)
+    packed = mg.nn.utils.rnn.pack_sequence([mg.tensor(np.ones((n, 2))) for n in lengths])
+    _, (h_n, _) = layer(packed)
+    return (h_n ** 2).sum()
+
+
+def test_a_packed_batch_draws_each_steps_batch_size_and_where_it_shrinks():
+    dot = Dot(mg.viz.draw(packed_lstm_loss()).source)
+    steps = sorted(c.removeprefix("cluster_") for c in dot.clusters if c.startswith("cluster_t="))
+    assert steps == ["t=0 · batch 4", "t=1 · batch 3 (shrinks from 4)", "t=2 · batch 3",
+                     "t=3 · batch 2 (shrinks from 3)"]
+
+
+@requires_dot
+@pytest.mark.parametrize("collapse", [None, "t"], ids=["full", "collapsed"])
+def test_a_packed_batch_renders_with_dot(tmp_path, collapse):
+    svg = mg.viz.save(packed_lstm_loss(), tmp_path / "packed.svg", collapse=collapse).read_text(encoding="utf-8")
+    assert ">t=3 · batch 2 (shrinks from 3)</text>" in svg and ">t=0 · batch 4</text>" in svg

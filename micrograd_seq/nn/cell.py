@@ -40,6 +40,7 @@ from ..autograd import collector_paused, name_scope
 from ..tensor import Tensor, get_default_dtype
 from .layers import _check_size, check_probability, dropout
 from .module import Module, Parameter
+from .utils.rnn import PackedSequence, invert_permutation
 
 __all__ = ["RecurrentCell", "Recurrent", "unroll", "CellKind", "CELLS", "register_cell", "cell_kind"]
 
@@ -72,6 +73,10 @@ class RecurrentCell(Module):
     per run instead of once per step. The built-in cells do this: the input's matmul runs once
     per block of steps, and ``W_hh^T`` once per sequence.
 
+    Over a packed batch (``mg.nn.utils.rnn``) the batch a step sees shrinks as sequences end.
+    A state wider or narrower than ``hidden_size`` (an LSTM's projected h) is declared by
+    overriding ``state_sizes``.
+
     Calling a cell, ``cell(x)`` or ``cell(x, state)``, runs one checked step as torch's cells
     do: arrays become tensors, ``x`` may be unbatched (input_size,), and a missing state starts
     from ``initial_state``.
@@ -98,8 +103,9 @@ class RecurrentCell(Module):
     def project_input(self, x: Tensor, *prepared: Any) -> Tensor:
         """Optional hook, for speed: what a step needs from its input alone, for a block of steps at once.
 
-        ``x`` is (T, B, input_size) for a block of T steps (or (B, input_size) for one step);
-        return its projection with time first, for example ``x @ self.weight_ih.T + self.bias``.
+        ``x`` is (T, B, input_size) for a block of T steps (or (B, input_size) for one step, or
+        (rows, input_size) for a block of a packed batch's rows); return its projection with those
+        leading axes first, for example ``x @ self.weight_ih.T + self.bias``.
         The loop then calls ``step(projection[t], state)`` for each step of the block, and never
         ``forward``. A cell without this hook is run one ``forward`` per step. ``prepared`` is
         what ``prepare()`` returned, for a cell that defines it.
@@ -120,12 +126,19 @@ class RecurrentCell(Module):
         """
         raise NotImplementedError(f"{type(self).__name__} does not define prepare")
 
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        """The width of each state, in ``state_names`` order: ``hidden_size`` for each unless a cell says
+        otherwise (an LSTM with ``proj_size`` has h of width proj_size). The first is the step's output."""
+        return (self.hidden_size,) * len(self.state_names)
+
     def initial_state(self, batch: int, like: Tensor) -> Any:
-        """The state a sequence starts from when none is given: zeros (batch, hidden_size) in ``like``'s dtype.
+        """The state a sequence starts from when none is given: zeros (batch, size) for each of ``state_sizes``,
+        in ``like``'s dtype.
 
         Override it for, say, a learned initial state; return the same form ``forward`` takes.
         """
-        zeros = tuple(Tensor(np.zeros((batch, self.hidden_size)), dtype=like.dtype) for _ in self.state_names)
+        zeros = tuple(Tensor(np.zeros((batch, size)), dtype=like.dtype) for size in self.state_sizes)
         return zeros[0] if len(zeros) == 1 else zeros
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -150,8 +163,8 @@ class RecurrentCell(Module):
         if state is None:
             start = _as_state(self, self.initial_state(x.shape[0], x), "initial_state", x.shape[0])
         else:
-            expected = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)
-            start = tuple(s[None] if unbatched else s for s in _given_state(self, name, state, expected, x.dtype))
+            lead = () if unbatched else (x.shape[0],)
+            start = tuple(s[None] if unbatched else s for s in _given_state(self, name, state, lead, x.dtype))
         new = _as_state(self, self.forward(x, _pack(start)), "forward", x.shape[0])
         return _pack(tuple(s[0] for s in new) if unbatched else new)
 
@@ -184,16 +197,17 @@ def _as_state(cell: RecurrentCell, made: Any, source: str, batch: int) -> State:
         got = f"a tuple of {len(items)}" if isinstance(items, (tuple, list)) else type(made).__name__
         raise TypeError(f"{type(cell).__name__}.{source} must return the state as {form} "
                         f"(state_names = {names}), got {got}")
-    for what, s in zip(names, items, strict=True):
-        if s.shape != (batch, cell.hidden_size):
+    for what, size, s in zip(names, cell.state_sizes, items, strict=True):
+        if s.shape != (batch, size):
             raise ValueError(f"{type(cell).__name__}.{source}: state {what!r} has shape {s.shape}, expected "
-                             f"(batch, hidden_size) = {(batch, cell.hidden_size)}")
+                             f"(batch, state size) = {(batch, size)}")
     return tuple(items)
 
 
-def _given_state(cell: RecurrentCell, owner: str, state: Any, expected: tuple[int, ...], dtype: np.dtype,
+def _given_state(cell: RecurrentCell, owner: str, state: Any, lead: tuple[int, ...], dtype: np.dtype,
                  suffix: str = "") -> State:
-    """A user's state (bare tensor or tuple, arrays allowed) as a tuple of tensors of shape ``expected``."""
+    """A user's state (bare tensor or tuple, arrays allowed) as a tuple of tensors of shape ``lead`` + (size,),
+    one for each of the cell's ``state_sizes``."""
     names = cell.state_names
     if len(names) == 1:
         items = state if isinstance(state, tuple) and len(state) == 1 else (state,)  # (h,) is h
@@ -203,8 +217,8 @@ def _given_state(cell: RecurrentCell, owner: str, state: Any, expected: tuple[in
         raise ValueError(f"{owner}: the {'initial ' if suffix else ''}state must be a tuple "
                          f"({', '.join(n + suffix for n in names)}), got {type(state).__name__}")
     out = []
-    for what, s in zip(names, items, strict=True):
-        s = _as_tensor(s, dtype)
+    for what, size, s in zip(names, cell.state_sizes, items, strict=True):
+        s, expected = _as_tensor(s, dtype), (*lead, size)
         if s.shape != expected:
             word = f"{what}{suffix}" if suffix else _STATE_WORDS.get(what, f"state {what!r}")
             raise ValueError(f"{owner}: expected {word} of shape {expected}, got {s.shape}")
@@ -249,7 +263,7 @@ def unroll(cell: RecurrentCell, x: Any, state: Any = None, reverse: bool = False
     if state is None:
         start = _as_state(cell, cell.initial_state(batch, x), "initial_state", batch)
     else:
-        start = _given_state(cell, "unroll", state, (batch, cell.hidden_size), x.dtype)
+        start = _given_state(cell, "unroll", state, (batch,), x.dtype)
     return _run(cell, x, start, reverse)
 
 
@@ -282,6 +296,58 @@ def _run(cell: RecurrentCell, x: Tensor, state: State, reverse: bool) -> list[St
                 state = _as_state(cell, new, "forward", batch) if len(states) == 1 else (new,) if single else new
                 states.append(state)
     return states
+
+
+def _run_packed(cell: RecurrentCell, data: Tensor, batch_sizes: list[int], state: State,
+                reverse: bool) -> tuple[list[Tensor], State]:
+    """The time loop over a packed batch: at step t only the first ``batch_sizes[t]`` rows of the state step.
+
+    ``data`` (rows, D) holds the steps' inputs time step by time step, ``state`` the (B, H)
+    initial states. Returns each step's output (its first state, batch_sizes[t] rows) in time
+    order, and each sequence's state after its own last step. Going forward, the rows of the
+    sequences that have ended are set aside as the batch shrinks; in reverse, each sequence
+    joins from its initial state at its own last step, as the batch grows.
+    """
+    steps = len(batch_sizes)
+    offsets = np.concatenate([[0], np.cumsum(batch_sizes)]).tolist()
+    projects = _projects(cell)
+    advance, prepared = (cell.step, _prepared(cell)) if projects else (cell.forward, ())
+    initial, single = state, len(state) == 1
+    ended: list[State] = []
+    outputs: list[Tensor] = []
+    running = batch_sizes[-1] if reverse else batch_sizes[0]
+    state = tuple(s[:running] for s in state) if running < batch_sizes[0] else state
+    with collector_paused():
+        blocks = [(lo, min(lo + PROJECTION_BLOCK, steps)) for lo in range(0, steps, PROJECTION_BLOCK)]
+        for lo, hi in (reversed(blocks) if reverse else blocks):
+            rows = _steps(data, offsets[lo], offsets[hi])
+            x_in = cell.project_input(rows, *prepared) if projects else rows
+            if projects and not (isinstance(x_in, Tensor) and x_in.ndim >= 2 and x_in.shape[0] == rows.shape[0]):
+                got = f"shape {x_in.shape}" if isinstance(x_in, Tensor) else f"a {type(x_in).__name__}"
+                raise ValueError(f"{type(cell).__name__}.project_input: expected a tensor projecting the "
+                                 f"{rows.shape[0]} rows of a packed block, rows first, got {got}")
+            for t in (range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)):
+                size = batch_sizes[t]
+                label = f"t={t} · batch {size}"
+                if size != running:
+                    label += f" ({'shrinks' if size < running else 'grows'} from {running})"
+                with name_scope(label):
+                    if size < running:
+                        ended.append(tuple(s[size:] for s in state))
+                        state = tuple(s[:size] for s in state)
+                    elif size > running:
+                        joining = (s0[running:size] for s0 in initial)  # they start here, from their h_0
+                        state = tuple(ops.concat([s, s0], axis=0) for s, s0 in zip(state, joining, strict=True))
+                    running, first = size, offsets[t] - offsets[lo]
+                    new = advance(x_in.narrow(0, first, size), _pack(state), *prepared)  # blocks: one-copy grad
+                if outputs:  # checked at the first step, as _run does
+                    state = (new,) if single else new
+                else:
+                    state = _as_state(cell, new, "step" if projects else "forward", size)
+                outputs.append(state[0])
+    if ended:  # the sequences that ended early, in row order: the last to end holds the lowest rows
+        state = tuple(ops.concat([s, *reversed(parts)], axis=0) for s, *parts in zip(state, *ended, strict=True))
+    return outputs[::-1] if reverse else outputs, state
 
 
 def _steps(x: Tensor, lo: int, hi: int) -> Tensor:
@@ -349,7 +415,8 @@ class Recurrent(Module):
         object.__setattr__(self, "_cells", {})
         object.__setattr__(self, "_shared", {})
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            below = self._cells[layer - 1, False].state_sizes[0] if layer else 0  # the width of its output
+            layer_input = input_size if layer == 0 else below * self.num_directions
             for reverse in (False, True)[:self.num_directions]:
                 made = cell(layer_input, hidden_size, **cell_kwargs)
                 _check_cell(name, made, layer_input, hidden_size)
@@ -384,38 +451,54 @@ class Recurrent(Module):
             cell.train(mode)
         return self
 
-    def forward(self, x: Any, state: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, x: Any, state: Any = None) -> tuple[Any, Any]:
         r"""Run every layer and direction over the sequence ``x``; return ``output, state_n``, as torch.nn.LSTM.
 
         Inputs: input, state
-            input: (T, B, H_in), or (B, T, H_in) with ``batch_first=True``, or unbatched (T, H_in).
+            input: (T, B, H_in), or (B, T, H_in) with ``batch_first=True``, or unbatched (T, H_in),
+                or a ``PackedSequence`` (``mg.nn.utils.rnn``) of sequences of different lengths.
             state: the initial state, one tensor per state name (``h_0``, or ``(h_0, c_0)``, ...),
                 each (num_layers * num_directions, B, H), or (num_layers * num_directions, H)
                 unbatched. Default: each cell's ``initial_state`` (zeros).
         Outputs: output, state_n
             output: (T, B, num_directions * H) (batch first or unbatched as the input was): the
                 first state (the step's output) of the last layer at every step, the directions
-                concatenated.
+                concatenated; a ``PackedSequence`` for a packed input.
             state_n: the final states, shaped as ``state``: a bare tensor when the cell has one
                 state name (``output, h_n``), else a tuple (``output, (h_n, c_n)``).
 
-        Here T is the sequence length, B the batch size, H_in = ``input_size`` and H = ``hidden_size``.
+        Here T is the sequence length, B the batch size, H_in = ``input_size`` and H the width of
+        each state (``hidden_size``, or the cell's ``state_sizes``). A packed batch runs as torch's
+        packed kernels do: at step t only the first ``batch_sizes[t]`` sequences step, so each
+        sequence's final state is its state after its own last step, and the reverse direction
+        starts there; ``state`` and ``state_n`` are in the caller's batch order.
         """
         name = type(self).__name__
+        packed = x if isinstance(x, PackedSequence) else None
+        if packed is not None:
+            x = packed.data
         x = _as_tensor(x, _dtype_of(self))
-        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
-            layout = "(batch, seq, {0})" if self.batch_first else "(seq, batch, {0})"
-            raise ValueError(f"{name}: expected input of shape {layout.format(self.input_size)} or "
-                             f"(seq, {self.input_size}), got {x.shape}")
-        unbatched = x.ndim == 2
-        if unbatched:
-            x = x[:, None, :]
-        elif self.batch_first:
-            x = x.transpose(1, 0, 2)
-        steps, batch = x.shape[0], x.shape[1]
-        if steps == 0:
-            raise ValueError(f"{name}: the input sequence is empty (shape {x.shape})")
+        if packed is not None:
+            if x.ndim != 2 or x.shape[-1] != self.input_size:
+                raise ValueError(f"{name}: expected packed data of shape (rows, {self.input_size}), got {x.shape}")
+            batch_sizes = [int(b) for b in packed.batch_sizes.numpy()]
+            batch, unbatched = batch_sizes[0], False
+        else:
+            if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+                layout = "(batch, seq, {0})" if self.batch_first else "(seq, batch, {0})"
+                raise ValueError(f"{name}: expected input of shape {layout.format(self.input_size)} or "
+                                 f"(seq, {self.input_size}), got {x.shape}")
+            unbatched = x.ndim == 2
+            if unbatched:
+                x = x[:, None, :]
+            elif self.batch_first:
+                x = x.transpose(1, 0, 2)
+            batch = x.shape[1]
+            if x.shape[0] == 0:
+                raise ValueError(f"{name}: the input sequence is empty (shape {x.shape})")
         given = None if state is None else self._given_states(state, batch, unbatched, x.dtype)
+        if given is not None and packed is not None and packed.sorted_indices is not None:
+            given = tuple(s[:, packed.sorted_indices] for s in given)  # into the packed rows' order, as torch
         for cell in self._cells.values():  # a parent module's train() sets the layer's mode only
             if cell.training != self.training:
                 cell.train(self.training)
@@ -433,17 +516,28 @@ class Recurrent(Module):
                         start = _as_state(cell, cell.initial_state(batch, x), "initial_state", batch)
                     else:
                         start = tuple(s[k] for s in given)
-                    states = _run(cell, layer_input, start, reverse=bool(direction))
-                steps_out = [s[0] for s in states[1:]]
-                if direction:
-                    steps_out.reverse()
-                outputs.append(ops.stack(steps_out, axis=0))
-                finals.append(states[-1])
+                    if packed is None:
+                        states = _run(cell, layer_input, start, reverse=bool(direction))
+                    else:
+                        steps_out, final = _run_packed(cell, layer_input, batch_sizes, start, bool(direction))
+                if packed is None:
+                    steps_out, final = [s[0] for s in states[1:]], states[-1]
+                    if direction:
+                        steps_out.reverse()
+                outputs.append(ops.stack(steps_out, axis=0) if packed is None else ops.concat(steps_out, axis=0))
+                finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
             if layer < self.num_layers - 1:
                 layer_input = dropout(layer_input, self.dropout, self.training)
         output = layer_input
         final = tuple(ops.stack([f[i] for f in finals], axis=0) for i in range(len(self.state_names)))
+        if packed is not None:
+            unsorted = packed.unsorted_indices
+            if unsorted is None and packed.sorted_indices is not None:  # a PackedSequence made by hand
+                unsorted = invert_permutation(packed.sorted_indices)
+            if unsorted is not None:  # back to the caller's order, as torch
+                final = tuple(f[:, unsorted] for f in final)
+            return PackedSequence(output, *packed[1:]), _pack(final)
         if unbatched:
             output, final = output[:, 0], tuple(f[:, 0] for f in final)
         elif self.batch_first:
@@ -453,8 +547,8 @@ class Recurrent(Module):
     def _given_states(self, state: Any, batch: int, unbatched: bool, dtype: np.dtype) -> State:
         """The user's initial state as (layers * directions, B, H) tensors, one per state name."""
         stacks = self.num_layers * self.num_directions
-        expected = (stacks, self.hidden_size) if unbatched else (stacks, batch, self.hidden_size)
-        given = _given_state(self.cell(0), type(self).__name__, state, expected, dtype, suffix="_0")
+        lead = (stacks,) if unbatched else (stacks, batch)
+        given = _given_state(self.cell(0), type(self).__name__, state, lead, dtype, suffix="_0")
         return tuple(s[:, None, :] for s in given) if unbatched else given
 
     # ---- keeping the torch-style names and the cells' parameters one and the same ------------

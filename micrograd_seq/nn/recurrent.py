@@ -31,6 +31,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from ..tensor import Tensor
 from .cell import Recurrent, RecurrentCell, register_cell
 from .layers import uniform_parameter
@@ -102,13 +104,15 @@ class _Shared(NamedTuple):
     """What every step of a run shares, recorded once per run by ``prepare``."""
 
     w_ih_t: Tensor          # W_ih^T (D, G*H)
-    w_hh_t: Tensor          # W_hh^T (H, G*H)
+    w_hh_t: Tensor          # W_hh^T (H, G*H), or (P, G*H) with a projection
     bias: Tensor | None     # added to x W_ih^T: b_ih, and b_hh too where it sits outside every nonlinearity
+    w_hr_t: Tensor | None = None  # W_hr^T (H, P): an LSTM's projection of h (torch's proj_size)
 
 
 class _TorchCell(RecurrentCell):
     """Torch's parameters for ``gates`` stacked gates, each ~ U(-1/sqrt(H), 1/sqrt(H)): weight_ih
-    (gates*H, D), weight_hh (gates*H, H), bias_ih and bias_hh (gates*H,).
+    (gates*H, D), weight_hh (gates*H, H) (H is ``proj_size`` for an LSTM that projects h), bias_ih
+    and bias_hh (gates*H,).
 
     ``forward`` is the textbook step. The loop runs ``prepare`` once per sequence (the
     transposes, and b_ih + b_hh added once where b_hh sits outside every nonlinearity),
@@ -118,12 +122,12 @@ class _TorchCell(RecurrentCell):
     gates = 1
     folds_b_hh = True  # b_hh can join b_ih in the input's projection (not the GRU's: r scales it)
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0) -> None:
         super().__init__(input_size, hidden_size)
-        self.bias = bias
+        self.bias, self.proj_size = bias, proj_size
         rows, bound = self.gates * hidden_size, 1.0 / math.sqrt(hidden_size)
         self.weight_ih = uniform_parameter((rows, input_size), bound)
-        self.weight_hh = uniform_parameter((rows, hidden_size), bound)
+        self.weight_hh = uniform_parameter((rows, proj_size or hidden_size), bound)
         self.bias_ih = uniform_parameter((rows,), bound) if bias else None
         self.bias_hh = uniform_parameter((rows,), bound) if bias else None
 
@@ -187,13 +191,42 @@ class LSTMCell(_TorchCell):
     gates = 4
     state_names = ("h", "c")
 
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0) -> None:
+        _check_proj_size("LSTMCell", proj_size, hidden_size)
+        super().__init__(input_size, hidden_size, bias, proj_size)
+        self.weight_hr = uniform_parameter((proj_size, hidden_size), 1.0 / math.sqrt(hidden_size)) \
+            if proj_size else None
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.proj_size or self.hidden_size, self.hidden_size)
+
+    def prepare(self) -> _Shared:
+        shared = super().prepare()
+        return shared if self.weight_hr is None else shared._replace(w_hr_t=self.weight_hr.T)
+
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        h, c = state
-        return lstm_step(self._projected(x), h, c, self.weight_hh.T, self.bias_hh)
+        h, c = lstm_step(self._projected(x), *state, self.weight_hh.T, self.bias_hh)
+        return (h, c) if self.weight_hr is None else ((h @ self.weight_hr.T).named("projected hidden"), c)
 
     def step(self, x_proj: Tensor, state: tuple[Tensor, Tensor], shared: _Shared) -> tuple[Tensor, Tensor]:
-        h, c = state
-        return lstm_step(x_proj, h, c, shared.w_hh_t, None)
+        h, c = lstm_step(x_proj, *state, shared.w_hh_t, None)
+        return (h, c) if shared.w_hr_t is None else ((h @ shared.w_hr_t).named("projected hidden"), c)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", proj_size={self.proj_size}" if self.proj_size else "")
+
+
+def _check_proj_size(owner: str, proj_size: Any, hidden_size: int) -> None:
+    """torch's checks of an LSTM's proj_size: an int, 0 (no projection) or in [1, hidden_size)."""
+    if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)):
+        raise TypeError(f"{owner}: proj_size must be an int, got {type(proj_size).__name__} {proj_size!r}")
+    if proj_size < 0:
+        raise ValueError(f"{owner}: proj_size should be a positive integer or zero to disable projections, "
+                         f"got {proj_size}")
+    if proj_size and proj_size >= hidden_size:
+        raise ValueError(f"{owner}: proj_size has to be smaller than hidden_size, got proj_size={proj_size} "
+                         f"and hidden_size={hidden_size}")
 
 
 class GRUCell(_TorchCell):
@@ -211,6 +244,9 @@ class GRUCell(_TorchCell):
 
     gates = 3
     folds_b_hh = False
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias)
 
     def forward(self, x: Tensor, h: Tensor) -> Tensor:
         return gru_step(self._projected(x), h, self.weight_hh.T, self.bias_hh)
@@ -264,11 +300,25 @@ class LSTM(_TorchLayer):
     Each layer runs the ``LSTMCell`` equations over time; ``forward`` (from ``Recurrent``) gives
     the shapes: input (T, B, H_in), h_0, c_0, h_n, c_n (num_layers * num_directions, B, H),
     output (T, B, num_directions * H).
+
+    With ``proj_size`` P > 0 the hidden state is projected at every step, h_t = W_hr (o_t tanh(c_t)),
+    by ``weight_hr_l{k}`` (P, H), as in torch: h_0 and h_n are (num_layers * num_directions, B, P),
+    c_0 and c_n stay (..., B, H), the output is (T, B, num_directions * P), and ``weight_hh_l{k}`` is (4H, P).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False) -> None:
-        super().__init__(LSTMCell, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0) -> None:
+        _check_proj_size("LSTM", proj_size, hidden_size)
+        super().__init__(LSTMCell, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         **({"proj_size": int(proj_size)} if proj_size else {}))
+        self.proj_size = int(proj_size)
+
+    def extra_repr(self) -> str:
+        if not self.proj_size:
+            return super().extra_repr()
+        sizes = f"{self.input_size}, {self.hidden_size}"
+        return super().extra_repr().replace(sizes, f"{sizes}, proj_size={self.proj_size}", 1)
 
 
 class GRU(_TorchLayer):

@@ -1,4 +1,4 @@
-"""Gradient clipping, with torch.nn.utils' semantics."""
+"""Gradient clipping, with torch.nn.utils' semantics (torch.nn.utils.clip_grad)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._args import flag, real
-from ..tensor import Tensor
+from ..._args import flag, real
+from ...tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
