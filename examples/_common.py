@@ -104,20 +104,27 @@ def result(metric: str, value: float, baseline: float) -> None:
 class ManyToOne(mg.nn.Module):
     """A recurrent layer read to the end of each sequence, then a linear layer on its last hidden state.
 
-    With ``num_embeddings`` the input is token ids, looked up in an Embedding first. ``lengths``
-    picks each sequence's own last step when a batch is padded at the end.
+    With ``num_embeddings`` the input is token ids, looked up in an Embedding first (``padding_idx``:
+    the id that pads). With ``lengths`` the batch is padded at the end and is packed
+    (``pack_padded_sequence``), so the layer stops at each sequence's own last step and never reads
+    the padding; its final hidden state is then each sequence's last one.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int,
-                 num_embeddings: int | None = None) -> None:
+                 num_embeddings: int | None = None, padding_idx: int | None = None) -> None:
         super().__init__()
-        self.embedding = mg.nn.Embedding(num_embeddings, input_size) if num_embeddings else None
+        self.embedding = (mg.nn.Embedding(num_embeddings, input_size, padding_idx=padding_idx)
+                          if num_embeddings else None)
         self.rnn = mg.nn.CELLS[cell].layer(input_size, hidden_size, batch_first=True)
         self.head = mg.nn.Linear(hidden_size, output_size)
 
     def forward(self, x: Any, lengths: np.ndarray | None = None) -> mg.Tensor:
         if self.embedding is not None:
             x = self.embedding(x)
-        out, _ = self.rnn(x)
-        last = out[:, -1] if lengths is None else out[np.arange(len(lengths)), lengths - 1]
-        return self.head(last)
+        if lengths is None:
+            out, _ = self.rnn(x)
+            return self.head(out[:, -1])
+        packed = mg.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(packed)
+        h_n = state[0] if isinstance(state, tuple) else state  # an LSTM's state is (h_n, c_n)
+        return self.head(h_n[-1])

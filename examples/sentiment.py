@@ -6,6 +6,10 @@ that sdist once into a cache folder. Each line is: id, mean rating of about 10 p
 scale, text. A tweet is positive when its mean rating is at least +THRESHOLD, negative at most
 -THRESHOLD; the near-neutral ones in between are dropped.
 
+A batch of tweets is padded at the end with PAD (an Embedding row that stays zero, ``padding_idx``)
+and packed (``mg.nn.utils.rnn.pack_padded_sequence``), so the LSTM stops at each tweet's own last
+token and never reads the padding; the linear layer reads its final hidden state.
+
 Training stops once validation accuracy has not improved for ``--patience`` epochs, and the epoch
 with the best validation accuracy is kept.
 """
@@ -94,13 +98,12 @@ def encode(tweets: list[list[str]], vocab: dict[str, int], max_len: int) -> tupl
 
 
 def predict(model: ManyToOne, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Predicted labels, evaluated in batches trimmed to their longest tweet."""
+    """Predicted labels, evaluated in packed batches of 256 tweets."""
     out = []
     with mg.no_grad():
         for i in range(0, len(ids), 256):
             rows = slice(i, i + 256)
-            longest = lengths[rows].max()
-            out.append(model(ids[rows, :longest], lengths[rows]).data.argmax(axis=1))
+            out.append(model(ids[rows], lengths[rows]).data.argmax(axis=1))
     return np.concatenate(out)
 
 
@@ -130,7 +133,7 @@ def main() -> None:
     print(f"{total} tweets, {len(labels)} with |mean rating| >= {THRESHOLD} ({labels.mean():.1%} positive); "
           f"{len(train)} train, {len(valid)} validation, {len(test)} test; vocabulary {len(vocab) + 2}")
 
-    model = ManyToOne(args.cell, args.embed, args.hidden, 2, num_embeddings=len(vocab) + 2)
+    model = ManyToOne(args.cell, args.embed, args.hidden, 2, num_embeddings=len(vocab) + 2, padding_idx=PAD)
     opt = mg.optim.Adam(model.parameters(), lr=3e-3)
     batch = 32
     history, best = [], (-1.0, None, 0)
@@ -139,8 +142,7 @@ def main() -> None:
             losses = []
             for idx in minibatches(len(train), batch, rng):
                 rows = train[idx]
-                longest = lengths[rows].max()
-                loss = mg.functional.cross_entropy(model(ids[rows, :longest], lengths[rows]), labels[rows])
+                loss = mg.functional.cross_entropy(model(ids[rows], lengths[rows]), labels[rows])
                 opt.zero_grad()
                 loss.backward()
                 mg.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -1,5 +1,5 @@
-"""Losses and activations built from the primitive ops (their gradients come from the ops'), with
-torch.nn.functional's names, arguments and reductions."""
+"""Losses, activations and the embedding lookup built from the primitive ops (their gradients come from
+the ops'), with torch.nn.functional's names, arguments and reductions."""
 from __future__ import annotations
 
 import warnings
@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from ._args import real
+from ._args import integer, real
 from .tensor import Tensor, as_tensor_like, to_numpy
 
 __all__ = ["softmax", "log_softmax", "relu", "tanh", "sigmoid", "logsigmoid", "nll_loss", "cross_entropy", "mse_loss",
-           "binary_cross_entropy_with_logits"]
+           "binary_cross_entropy_with_logits", "embedding"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -268,3 +268,44 @@ def _broadcastable(fn: str, name: str, value: Any, like: Tensor) -> Tensor:
     if shape != like.shape:
         raise ValueError(f"{fn}: {name} of shape {t.shape} does not broadcast to the input's shape {like.shape}")
     return t
+
+
+# ---- lookup ---------------------------------------------------------------------
+
+def _padding_index(fn: str, padding_idx: Any, num_embeddings: int) -> int | None:
+    """``padding_idx`` as a row of a table of ``num_embeddings`` rows (a negative one counts from the end)."""
+    if padding_idx is None:
+        return None
+    padding_idx = integer(fn, "padding_idx", padding_idx)
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{fn}: padding_idx must lie in [-{num_embeddings}, {num_embeddings}) (within "
+                         f"num_embeddings), got {padding_idx}")
+    return padding_idx % num_embeddings
+
+
+def _lookup(fn: str, input: Any, weight: Tensor, padding_idx: int | None) -> Tensor:
+    """The rows of ``weight`` that the integer ``input`` picks; the row ``padding_idx`` (already made
+    non-negative) is read as it is but gets no gradient, as torch's."""
+    idx = np.asarray(input.data if isinstance(input, Tensor) else input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: indices must be integers, got dtype {idx.dtype}")
+    rows = len(weight)
+    if idx.size and (idx.min() < 0 or idx.max() >= rows):
+        raise ValueError(f"{fn}: indices must lie in [0, {rows}), got values from {idx.min()} to {idx.max()}")
+    picked = weight[idx]  # repeated indices add their gradients up
+    if padding_idx is None:
+        return picked
+    pad = idx == padding_idx
+    if not pad.any():
+        return picked
+    return ops.where(pad[..., None], picked.detach(), picked)  # the padding positions send no gradient
+
+
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ``input`` (any shape), as
+    torch's; the row ``padding_idx`` (a negative one counts from the end) gets exactly zero gradient."""
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    return _lookup("embedding", input, weight, _padding_index("embedding", padding_idx, len(weight)))

@@ -3,6 +3,9 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import micrograd_seq as mg
 from micrograd_seq import functional as F
@@ -253,3 +256,135 @@ def test_loss_errors_are_torchs_refusals(fn_name, shape, target, kwargs, error):
 def test_losses_refuse_numpy_input_with_a_type_error(fn, target):
     with pytest.raises(TypeError, match=rf"{fn.__name__}: input must be a Tensor, got ndarray"):
         fn(np.zeros((2, 3)), target)
+
+
+# ---- embedding ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("padding_idx", [None, 2, -3])
+@pytest.mark.parametrize("idx_shape", [(), (4,), (2, 3)])
+def test_embedding_matches_torch(padding_idx, idx_shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    table, idx = rng.standard_normal((5, 3)), rng.integers(0, 5, size=idx_shape)
+    idx.reshape(-1)[:1] = 2  # the padding row appears
+    w_ours, w_theirs = mg.tensor(table, requires_grad=True, dtype=np.float64), torch.tensor(table, requires_grad=True)
+    ours = F.embedding(mg.tensor(idx), w_ours, padding_idx=padding_idx)
+    theirs = torch.nn.functional.embedding(torch.from_numpy(idx), w_theirs, padding_idx=padding_idx)
+    assert_same(ours, None, theirs, None)
+    upstream = rng.standard_normal(ours.shape)
+    (ours * upstream).sum().backward()
+    (theirs * torch.from_numpy(upstream)).sum().backward()
+    np.testing.assert_allclose(w_ours.grad, w_theirs.grad.numpy(), rtol=1e-13)
+    if padding_idx is not None:
+        assert (w_ours.grad[2] == 0).all()
+
+
+def test_embedding_forward_mode_treats_the_padding_row_as_a_constant():
+    """jvp agrees with backward (the padding row contributes nothing); torch's forward mode differs."""
+    idx, table = np.array([0, 2, 1]), leaf((3, 2))
+
+    def lookup(w):
+        return F.embedding(idx, w, padding_idx=2)
+    _, tangent = mg.func.jvp(lookup, (table,), (np.ones((3, 2)),))
+    np.testing.assert_array_equal(tangent.data, [[1, 1], [0, 0], [1, 1]])
+    np.testing.assert_array_equal(mg.func.jacfwd(lookup)(table).data, mg.func.jacrev(lookup)(table).data)
+
+
+def test_embedding_errors():
+    with pytest.raises(ValueError, match=re.escape("embedding: padding_idx must lie in [-3, 3) (within "
+                                                   "num_embeddings), got 3")):
+        F.embedding([0], leaf((3, 2)), padding_idx=3)
+    with pytest.raises(ValueError, match=re.escape("embedding: weight must be 2-D (num_embeddings, embedding_dim), "
+                                                   "got shape (3,)")):
+        F.embedding([0], leaf((3,)))
+    with pytest.raises(TypeError, match=r"embedding: weight must be a Tensor, got ndarray"):
+        F.embedding([0], np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=re.escape("embedding: indices must lie in [0, 3), got values from 0 to 3")):
+        F.embedding([0, 3], leaf((3, 2)))
+    with pytest.raises(TypeError, match="embedding: indices must be integers, got dtype float64"):
+        F.embedding([0.0], leaf((3, 2)))
+
+
+# ---- every loss and reduction against torch, over random shapes -------------------------------------
+
+CLASS_LOSSES = ("nll_loss", "cross_entropy")
+
+
+@st.composite
+def loss_cases(draw):
+    """A loss, its float64 input, target and keyword arguments: class losses over (C,) and (N, C, d1, ...)
+    with weights, ignore_index, label smoothing and class-probability targets; elementwise losses over any
+    shape (empty ones included) with their weights."""
+    fn_name = draw(st.sampled_from(CLASS_LOSSES + ("mse_loss", "binary_cross_entropy_with_logits")))
+    kwargs = {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    if fn_name in CLASS_LOSSES:
+        classes = draw(st.integers(1, 4))
+        if draw(st.booleans()):
+            shape, batch = (classes,), ()
+        else:
+            batch = (draw(st.integers(0, 3)),) + draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
+            shape = batch[:1] + (classes,) + batch[1:]
+        if draw(st.booleans()):
+            kwargs["weight"] = rng.random(classes) + 0.5
+        if fn_name == "cross_entropy" and draw(st.booleans()):
+            kwargs["label_smoothing"] = draw(st.sampled_from([0.1, 1.0]))
+        if fn_name == "cross_entropy" and draw(st.booleans()):
+            target = rng.random(shape)
+            target /= target.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
+        else:
+            kwargs["ignore_index"] = ignore = draw(st.sampled_from([-100, 0, classes - 1]))
+            target = rng.integers(0, classes, size=batch)
+            target[rng.random(batch) < 0.3] = ignore
+    else:
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3))
+        target = rng.random(shape)
+        if draw(st.booleans()):
+            kwargs["weight"] = np.asarray(rng.random(shape if fn_name == "mse_loss" else _tail(draw, shape)) + 0.5)
+        if fn_name != "mse_loss" and draw(st.booleans()):
+            kwargs["pos_weight"] = np.asarray(rng.random(shape[-1:]) + 0.5)
+    return fn_name, np.asarray(rng.standard_normal(shape) * 2), np.asarray(target), kwargs
+
+
+def _tail(draw, shape):
+    """A shape that broadcasts to ``shape``: trailing dimensions, some set to 1."""
+    tail = shape[len(shape) - draw(st.integers(0, len(shape))):]
+    return tuple(1 if draw(st.booleans()) else n for n in tail)
+
+
+@settings(max_examples=300, deadline=None)
+@given(loss_cases())
+def test_losses_match_torch_for_every_reduction(case):
+    """Values (reduction="none" in torch's shape, zeros where a target is ignored) and gradients, float64."""
+    fn_name, x, target, kwargs = case
+    with np.errstate(divide="ignore", invalid="ignore"):  # a weighted mean over nothing is 0/0 = nan, as torch's
+        ours, our_grad, theirs, their_grad = run_both(fn_name, x, target, **kwargs)
+    assert_same(ours, our_grad, theirs, their_grad)
+    if kwargs["reduction"] == "none" and "ignore_index" in kwargs:
+        assert not ours.data[target == kwargs["ignore_index"]].any()
+
+
+
+def test_reduction_none_lets_a_user_mask_by_hand():
+    """Per-position losses of (N, C, T) logits, masked and averaged by hand, equal ignore_index's."""
+    target = np.random.default_rng(13).integers(0, 3, size=(4, 5))
+    mask = np.arange(5) < np.array([5, 2, 3, 1])[:, None]  # each sequence's length
+    by_hand, ignored = leaf((4, 3, 5), 12), leaf((4, 3, 5), 12)
+    per_step = F.cross_entropy(by_hand, target, reduction="none")
+    assert per_step.shape == (4, 5)
+    masked = (per_step * mask).sum() / mask.sum()
+    masked.backward()
+    reference = F.cross_entropy(ignored, np.where(mask, target, -100))
+    reference.backward()
+    np.testing.assert_allclose(masked.item(), reference.item(), rtol=1e-14)
+    np.testing.assert_allclose(by_hand.grad, ignored.grad, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("fn, target", [(F.cross_entropy, [0, 1]), (F.nll_loss, [0, 1]),
+                                        (F.mse_loss, np.zeros((2, 3))),
+                                        (F.binary_cross_entropy_with_logits, np.zeros((2, 3)))])
+@pytest.mark.parametrize("reduction", ["average", "None", None])
+def test_every_loss_refuses_an_unknown_reduction_naming_it(fn, target, reduction):
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: reduction must be one of \('mean', 'sum', 'none'\), "
+                                         rf"got {re.escape(repr(reduction))}"):
+        fn(leaf((2, 3)), target, reduction=reduction)

@@ -88,6 +88,69 @@ def test_embedding_errors():
         mg.nn.Embedding(4, 0)
 
 
+@pytest.mark.parametrize("padding_idx", [0, 4, -1, -6])
+def test_embedding_padding_idx_matches_torch(f64, padding_idx):
+    """The padding row starts at zeros, is read as it is, and gets exactly zero gradient, as torch's."""
+    torch = pytest.importorskip("torch")
+    ours = mg.nn.Embedding(6, 3, padding_idx=padding_idx)
+    theirs = torch.nn.Embedding(6, 3, padding_idx=padding_idx).double()
+    assert repr(ours) == repr(theirs) and ours.padding_idx == theirs.padding_idx
+    row = padding_idx % 6
+    assert not ours.weight.data[row].any() and not theirs.weight.detach().numpy()[row].any()
+    ours.weight.data[row] = [1.0, -2.0, 3.0]  # a user may set it; the lookup reads it all the same
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    idx = np.array([[row, 2, row], [5, 0, row], [1, 1, 3]])
+    w = np.random.default_rng(1).standard_normal((3, 3, 3))
+    y_ours, y_theirs = ours(idx), theirs(torch.from_numpy(idx))
+    (y_ours * w).sum().backward()
+    (y_theirs * torch.from_numpy(w)).sum().backward()
+    np.testing.assert_array_equal(y_ours.data, y_theirs.detach().numpy())
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-13)
+    assert (ours.weight.grad[row] == 0).all()
+
+
+def test_embedding_padding_row_gets_zero_gradient_even_from_nan():
+    emb = mg.nn.Embedding(4, 2, padding_idx=1)
+    emb([[1, 2], [0, 1]]).backward(np.array([[[np.nan, np.inf], [1.0, 2.0]], [[3.0, 4.0], [np.inf, np.nan]]]))
+    np.testing.assert_array_equal(emb.weight.grad, [[3, 4], [0, 0], [1, 2], [0, 0]])
+
+
+def test_embedding_padding_row_is_the_only_change_to_initialisation():
+    mg.manual_seed(3)
+    plain = mg.nn.Embedding(5, 4).weight.data
+    mg.manual_seed(3)
+    padded = mg.nn.Embedding(5, 4, padding_idx=-2).weight.data
+    np.testing.assert_array_equal(padded[[0, 1, 2, 4]], plain[[0, 1, 2, 4]])
+    assert (padded[3] == 0).all()
+
+
+def test_embedding_padding_row_stays_zero_under_an_optimizer():
+    emb = mg.nn.Embedding(4, 2, padding_idx=0)
+    opt = mg.optim.Adam(emb.parameters(), lr=0.1, weight_decay=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        y = emb([[0, 1, 0, 3]])
+        (y * y).sum().backward()
+        opt.step()
+    assert (emb.weight.data[0] == 0).all() and emb.weight.data[1:].any()
+
+
+@pytest.mark.parametrize("padding_idx, error, message", [
+    (6, ValueError, r"Embedding: padding_idx must lie in \[-6, 6\) \(within num_embeddings\), got 6"),
+    (-7, ValueError, r"padding_idx must lie in \[-6, 6\)"),
+    (1.0, TypeError, r"Embedding: padding_idx must be an integer, got float 1.0"),
+    (True, TypeError, r"padding_idx must be an integer, got bool True"),
+])
+def test_embedding_padding_idx_errors(padding_idx, error, message):
+    """Out of range: torch asserts (AssertionError); ours is a ValueError naming the argument."""
+    torch = pytest.importorskip("torch")
+    if error is ValueError:
+        with pytest.raises(AssertionError, match="Padding_idx must be within num_embeddings"):
+            torch.nn.Embedding(6, 3, padding_idx=padding_idx)
+    with pytest.raises(error, match=message):
+        mg.nn.Embedding(6, 3, padding_idx=padding_idx)
+
+
 def test_linear_errors():
     linear = mg.nn.Linear(3, 2)
     with pytest.raises(ValueError, match=r"Linear: expected input with 3 features in its last dimension, "

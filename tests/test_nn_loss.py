@@ -19,6 +19,10 @@ CONFIGS = [  # (module, kwargs, input, target); array kwargs become tensors on t
     ("NLLLoss", {"weight": WEIGHT, "reduction": "none"}, LOGITS, CLASSES),
     ("MSELoss", {}, LOGITS, PROBS),
     ("MSELoss", {"reduction": "sum"}, LOGITS, PROBS),
+    ("MSELoss", {"reduction": "none"}, LOGITS, PROBS),
+    ("CrossEntropyLoss", {"reduction": "none", "label_smoothing": 0.1}, LOGITS.reshape(3, 4, 2),
+     CLASSES.reshape(3, 2)),
+    ("NLLLoss", {"reduction": "none", "ignore_index": 3}, LOGITS.reshape(3, 4, 2), np.abs(CLASSES).reshape(3, 2) % 4),
     ("BCEWithLogitsLoss", {}, LOGITS, PROBS),
     ("BCEWithLogitsLoss", {"weight": WEIGHT, "pos_weight": WEIGHT[::-1].copy(), "reduction": "none"}, LOGITS, PROBS),
 ]
@@ -57,8 +61,9 @@ def test_legacy_reduction_arguments_as_torch():
 
 
 def test_errors_name_the_module():
-    with pytest.raises(ValueError, match="CrossEntropyLoss: reduction must be one of .* got 'average'"):
-        mg.nn.CrossEntropyLoss(reduction="average")
+    for name in ("CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss"):
+        with pytest.raises(ValueError, match=f"{name}: reduction must be one of .* got 'average'"):
+            getattr(mg.nn, name)(reduction="average")
     with pytest.raises(ValueError, match="cross_entropy: label_smoothing must be in \\[0, 1\\], got 2.0"):
         mg.nn.CrossEntropyLoss(label_smoothing=2.0)(mg.tensor(LOGITS), CLASSES)
     with pytest.raises(ValueError, match="nll_loss: target must lie in \\[0, 4\\)"):

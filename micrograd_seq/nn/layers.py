@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import functional as F
 from ..random import generator
 from ..tensor import Tensor, get_default_dtype
 from .module import Module, Parameter
@@ -48,27 +49,29 @@ class Linear(Module):
 
 
 class Embedding(Module):
-    """A lookup table: row i of ``weight`` (num_embeddings, embedding_dim), initialised N(0, 1)."""
+    """A lookup table: row i of ``weight`` (num_embeddings, embedding_dim), initialised N(0, 1).
 
-    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+    The row ``padding_idx`` (a negative one counts from the end) starts at zeros and gets exactly zero
+    gradient, so training leaves it as it is, as torch's.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None) -> None:
         super().__init__()
         _check_size("Embedding", "num_embeddings", num_embeddings)
         _check_size("Embedding", "embedding_dim", embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = F._padding_index("Embedding", padding_idx, num_embeddings)
         table = generator().standard_normal((num_embeddings, embedding_dim))
+        if self.padding_idx is not None:
+            table[self.padding_idx] = 0.0
         self.weight = Parameter(table.astype(get_default_dtype()))
 
     def forward(self, indices: Any) -> Tensor:
-        idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
-        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
-            raise ValueError(f"Embedding: indices must lie in [0, {self.num_embeddings}), "
-                             f"got values from {idx.min()} to {idx.max()}")
-        return self.weight[idx]  # repeated indices add their gradients up
+        return F._lookup("Embedding", indices, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 def check_probability(owner: str, p: Any) -> float:
