@@ -215,7 +215,7 @@ def draw_step(model: Translator, text: str, truth: str, index: dict[str, int], t
                                   memory, keys, valid)
     loss = mg.functional.cross_entropy(logits, chars[:, t + 1]).named("loss")
     loss.backward(retain_all_grads=True)
-    print(f"wrote {mg.viz.save(loss, path=out / 'translate_dates_step.png', grads=True)}")
+    print(f"wrote {mg.viz.save(loss, path=out / 'translate_dates_step.png', grads=True, rankdir='TB')}")
     model.zero_grad()
 
 
@@ -234,7 +234,7 @@ def main() -> None:
     days = [FIRST + datetime.timedelta(days=int(k)) for k in rng.permutation((LAST - FIRST).days + 1)]
     test_dates, valid_dates, train_dates = days[:N_TEST], days[N_TEST:N_TEST + N_VALID], days[N_TEST + N_VALID:]
     if args.quick:
-        train_dates = train_dates[:3000]
+        train_dates = train_dates[:2000]
     test_texts, test_kinds = make(test_dates, rng)
     valid_texts, _ = make(valid_dates, rng)
     test_iso, valid_iso = [d.isoformat() for d in test_dates], [d.isoformat() for d in valid_dates]
