@@ -145,6 +145,21 @@ RUNS = [
                 lambda r: f"{r.mse_constant_100:.3f} (guess 1)", "RNN stalls as T grows, gated cells solve it",
                 lambda r: "yes" if (r.mse_rnn_100 > 0.9 * r.mse_constant_100
                                     and min(r.hit_lstm_100, r.hit_gru_100) > 0.9) else "no")),
+    Run("translate_dates", "translate_dates",
+        pictures={"translate_dates_attention.png": "examples-translate_dates-attention.png",
+                  "translate_dates_step.png": "examples-translate_dates-step.png"},
+        figures=(number("dates", r"^([\d,]+) dates from "), number("formats", r" in (\d+) formats, "),
+                 number("characters", r", (\d+) distinct characters; "), number("train", r"; ([\d,]+) for training"),
+                 number("shortest", r"^inputs (\d+) to \d+ characters long"),
+                 number("longest", r"^inputs \d+ to (\d+) characters long"),
+                 each(r"^epoch (?P<epoch>\d+): training loss (?P<loss>[\d.]+), validation exact match "
+                      r"(?P<valid>[\d.]+%)", loss="loss_{epoch}", valid="valid_accuracy_{epoch}"),
+                 lines("per_format", r"^  .+ +\d+ dates: model "),
+                 number("wrong", r"^(\d+) of [\d,]+ held-out dates wrong"),
+                 lines("brief", r"^  model: ")),
+        row=Row("[translate_dates](#translate_dates-dates-to-iso-with-attention)",
+                lambda r: f"{percent(r.value, 2)} exact match", lambda r: f"{percent(r.baseline)} (copying digits)",
+                "at least 99 %", lambda r: "yes" if r.value >= 0.99 else "no")),
 ]
 
 

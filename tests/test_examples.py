@@ -26,6 +26,8 @@ CASES = {
     "adding_problem": ((), ["adding_problem.png", "adding_problem_gradients.png"],
                        lambda value, baseline: value <= 1.1 * baseline),
     "lstm_odyssey": ((), ["lstm_odyssey.png"], lambda value, baseline: value <= 1.1 * baseline),
+    "translate_dates": ((), ["translate_dates_attention.png", "translate_dates_step.png"],
+                        lambda value, baseline: value > baseline),
 }
 
 
