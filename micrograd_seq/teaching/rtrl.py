@@ -95,6 +95,7 @@ class RTRL:
                 self._chunks.append(_Chunk(inner, lo, stop, start))
                 start += stop - lo
         self.num_directions = start  # P: one direction per trained parameter entry
+        self._scratch = np.zeros(0)
         self.reset(state)
 
     def reset(self, state: Any = None) -> None:
@@ -199,6 +200,13 @@ class RTRL:
                                                for g, p in zip(grads, params, strict=True)])
         return tuple(s.detach() for s in start), sens
 
+    def _zeros(self, size: int, dtype: np.dtype) -> np.ndarray:
+        """``size`` zeros from one buffer kept for every chunk's identity block: fresh memory each time
+        would cost more than the step (each block is left all zeros again after use)."""
+        if self._scratch.dtype != dtype or self._scratch.size < size:
+            self._scratch = np.zeros(size, dtype=dtype)
+        return self._scratch[:size]
+
     def _advance(self, x: Tensor, state: State, sens: list[np.ndarray]) -> tuple[State, list[np.ndarray]]:
         """One step: the new state, and S_t = (∂step/∂s) S_{t-1} + ∂step/∂θ by forward-mode passes."""
         cell = self.cell
@@ -213,15 +221,19 @@ class RTRL:
         with no_grad():
             for chunk in self._chunks:
                 p, n = own[chunk.inner], chunk.stop - chunk.lo
-                identity = np.zeros((n, p.numel()), dtype=p.dtype)  # directions: unit nudges of entries lo..stop-1
-                identity[np.arange(n), np.arange(chunk.lo, chunk.stop)] = 1
+                identity = self._zeros(n * p.numel(), p.dtype).reshape(n, p.numel())
+                ones = (np.arange(n), np.arange(chunk.lo, chunk.stop))  # directions: unit nudges of entries lo..stop-1
                 rows = slice(chunk.start, chunk.start + n)
 
                 def one_step(*args: Tensor, inner: str = chunk.inner) -> Any:
                     *s, theta = args
                     return functional_call(cell, {inner: theta}, x, s[0] if single else tuple(s))
-                out, tangents = jvp(one_step, (*state, p), (*(s[rows] for s in sens),
-                                                            identity.reshape(n, *p.shape)))
+                identity[ones] = 1
+                try:
+                    out, tangents = jvp(one_step, (*state, p), (*(s[rows] for s in sens),
+                                                                identity.reshape(n, *p.shape)))
+                finally:
+                    identity[ones] = 0
                 new_state = (out,) if single else tuple(out)
                 for k, tangent in enumerate((tangents,) if single else tangents):
                     new_sens[k][rows] = tangent.data
