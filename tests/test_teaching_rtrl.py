@@ -118,9 +118,8 @@ def test_a_given_initial_state_and_small_chunks_change_nothing(name, f64):
     layer, head, x, ys, loss_fn = problem(name)
     names = check_layer("test", layer).state_names
     rng = np.random.default_rng(1)
-    state = tuple(rng.normal(size=(3, 5)) for _ in names)
-    state = state[0] if len(state) == 1 else state
-    want_loss, want = backward_gradients(layer, head, x, ys, loss_fn, state=state)
+    state = tuple(rng.normal(size=(3, 5)) for _ in names)   # (h,) stands for h, as everywhere in the library
+    want_loss, want = backward_gradients(layer, head, x, ys, loss_fn, state=state[0] if len(state) == 1 else state)
     loss, grads = rtrl(layer, x, ys, loss_fn, state=state, chunk_size=7)
     assert abs(loss - want_loss) < 1e-10
     assert max_difference(grads, {k: want[k] for k in grads}) < 1e-10

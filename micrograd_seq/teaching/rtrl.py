@@ -12,8 +12,8 @@ Both terms of S_t are one forward-mode pass of the cell's step: ``mg.func.jvp`` 
 ``functional_call(cell, {name: θ}, x_t, s)`` with tangents (S_{t-1}, identity), P directions at
 once, in chunks of at most ``chunk_size`` directions (one parameter tensor per chunk).
 dl_t/dh_t is a small reverse pass through the loss alone. Nothing of past steps is kept, so
-memory does not grow with T; but a step costs about P forward passes of the step's Jacobian
-products: for a tanh RNN with H units, O(H^4) per step against BPTT's O(H^2).
+memory does not grow with T; but a step pushes P directions through the cell where BPTT pushes
+one vector back: for a tanh RNN with H units, O(H^4) per step against BPTT's O(H^2).
 
 Because dl_t/dθ is known at step t, the weights can be updated at every step of a stream that
 never ends (``RTRL``); then, as in Williams & Zipser, S_t mixes derivatives taken at older
@@ -101,7 +101,8 @@ class RTRL:
     def reset(self, state: Any = None) -> None:
         """Start a new sequence: from ``state`` (default: the cell's initial state), sensitivities S_0,
         ``grads`` zero. The parameters' ``.grad`` is left alone."""
-        self._given = state
+        single = len(self.cell.state_names) == 1
+        self._given = state[0] if single and isinstance(state, (tuple, list)) and len(state) == 1 else state  # (h,) is h
         self._state: State | None = None              # set by the first step, which knows the batch size
         self._sens: list[np.ndarray] = []             # per state name: S_t, (P, B, H)
         self.grads: dict[str, np.ndarray] = {name: np.zeros(p.shape, dtype=p.dtype) for (name, _), p in
