@@ -1,4 +1,4 @@
-"""Make the figures and tables of docs/rtrl.md (four to five minutes on one core of a shared machine).
+"""Make the figures and tables of docs/rtrl.md (six minutes on a loaded shared machine, 2.6 of them CPU).
 
     .venv/bin/python docs/make_rtrl_plots.py [output folder, default docs/images] [--replot-cost]
 

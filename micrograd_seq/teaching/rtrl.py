@@ -101,8 +101,8 @@ class RTRL:
     def reset(self, state: Any = None) -> None:
         """Start a new sequence: from ``state`` (default: the cell's initial state), sensitivities S_0,
         ``grads`` zero. The parameters' ``.grad`` is left alone."""
-        single = len(self.cell.state_names) == 1
-        self._given = state[0] if single and isinstance(state, (tuple, list)) and len(state) == 1 else state  # (h,) is h
+        single = len(self.cell.state_names) == 1  # and then (h,) stands for h
+        self._given = state[0] if single and isinstance(state, (tuple, list)) and len(state) == 1 else state
         self._state: State | None = None              # set by the first step, which knows the batch size
         self._sens: list[np.ndarray] = []             # per state name: S_t, (P, B, H)
         self.grads: dict[str, np.ndarray] = {name: np.zeros(p.shape, dtype=p.dtype) for (name, _), p in
