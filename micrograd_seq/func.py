@@ -7,7 +7,7 @@ runs, storing nothing for later. Tangents may carry a leading axis of directions
 gives many directional derivatives (a "vectorised" JVP); ``jacfwd`` uses that with one
 direction per input element.
 
-``functional_call(module, parameters, *args)`` runs a module with other tensors in place of its
+``functional_call(module, parameters, args)`` runs a module with other tensors in place of its
 parameters, as torch.func's does, so a forward pass can carry tangents of the parameters.
 """
 from __future__ import annotations
@@ -113,27 +113,52 @@ def jacrev(func: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callab
     return jacobian
 
 
-def functional_call(module: Any, parameters: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
-    """``module(*args, **kwargs)`` with the tensors in ``parameters`` (dotted names) in place of its own.
+def functional_call(module: Any, parameter_and_buffer_dicts: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                    args: Any = None, kwargs: Mapping[str, Any] | None = None, *,
+                    tie_weights: bool = True, strict: bool = False) -> Any:
+    """``module(*args, **kwargs)`` with the tensors in ``parameter_and_buffer_dicts`` in place of its own.
 
-    As torch.func.functional_call: the module is left as it was afterwards, also if it raises.
-    Names the module does not have are a KeyError.
+    As torch.func.functional_call: ``args`` is a tuple of positional arguments (anything else is
+    the one argument), the dicts map dotted parameter names to tensors (several dicts must not
+    share a name), ``tie_weights`` swaps every name of a tied parameter when one is given,
+    ``strict=True`` requires every parameter, and the module is left as it was afterwards, also
+    if it raises. Names the module does not have are a KeyError.
     """
-    with _swapped(module, parameters):
-        return module(*args, **kwargs)
+    dicts = [parameter_and_buffer_dicts] if isinstance(parameter_and_buffer_dicts, Mapping) \
+        else list(parameter_and_buffer_dicts)
+    parameters: dict[str, Any] = {}
+    for d in dicts:
+        if not isinstance(d, Mapping):
+            raise TypeError(f"functional_call: expected a dict of tensors or a sequence of dicts, "
+                            f"got {type(d).__name__}")
+        twice = sorted(set(parameters) & set(d))
+        if twice:
+            raise ValueError(f"functional_call: {twice} appear in more than one dict")
+        parameters.update(d)
+    args = () if args is None else args if isinstance(args, tuple) else (args,)
+    with _swapped(module, parameters, tie_weights, strict):
+        return module(*args, **(kwargs or {}))
 
 
 @contextmanager
-def _swapped(module: Any, parameters: Mapping[str, Any]) -> Iterator[None]:
+def _swapped(module: Any, parameters: Mapping[str, Any], tie_weights: bool, strict: bool) -> Iterator[None]:
     own = dict(module.named_parameters(remove_duplicate=False))
     unknown = [name for name in parameters if name not in own]
     if unknown:
         raise KeyError(f"functional_call: {type(module).__name__} has no parameter(s) {unknown}")
+    if tie_weights:  # a tied weight given under one name is swapped under all of them
+        given = {id(own[name]): value for name, value in parameters.items()}
+        parameters = {name: given[id(p)] for name, p in own.items() if id(p) in given} | dict(parameters)
+    missing = [name for name in own if name not in parameters]
+    if strict and missing:
+        raise KeyError(f"functional_call: strict=True, and {type(module).__name__}'s parameter(s) {missing} "
+                       "are not given")
     saved = []
     try:
         for name, value in parameters.items():
             owner, _, attribute = name.rpartition(".")
             holder = module.get_submodule(owner) if owner else module
+            holder, attribute = holder._home_of(attribute)  # where the module reads it as it computes
             saved.append((holder, attribute, holder.__dict__[attribute]))
             object.__setattr__(holder, attribute, value if isinstance(value, Tensor) else Tensor(value))
         yield

@@ -70,7 +70,7 @@ def test_jvp_with_respect_to_parameters_through_functional_call(f64):
     names = [name for name, _ in cell.named_parameters()]
     params = tuple(p.data for _, p in cell.named_parameters())
     tangents = tuple(np.random.default_rng(3 + k).standard_normal(p.shape) for k, p in enumerate(params))
-    _, (dh, dc) = mg.func.jvp(lambda *ps: mg.func.functional_call(cell, dict(zip(names, ps, strict=True)), x),
+    _, (dh, dc) = mg.func.jvp(lambda *ps: mg.func.functional_call(cell, dict(zip(names, ps, strict=True)), (x,)),
                               params, tangents)
     _, (want_h, want_c) = torch.func.jvp(
         lambda *ps: torch.func.functional_call(reference, dict(zip(names, ps, strict=True)), (torch.from_numpy(x),)),
@@ -78,6 +78,47 @@ def test_jvp_with_respect_to_parameters_through_functional_call(f64):
     np.testing.assert_allclose(dh.data, want_h.detach().numpy(), rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(dc.data, want_c.detach().numpy(), rtol=1e-10, atol=1e-13)
     assert all(p.data is q for (_, p), q in zip(cell.named_parameters(), params, strict=True))  # put back
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_functional_call_on_a_layer_swaps_its_torch_named_parameters_as_torch(f64, kind):
+    mg.manual_seed(0)
+    ours = getattr(mg.nn, kind)(3, 4, num_layers=2, bidirectional=True)
+    theirs = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 2, 3))
+    swapped = {name: rng.standard_normal(p.shape) for name, p in ours.named_parameters()
+               if name.startswith(("weight_hh_l1", "bias_ih_l0_reverse"))}
+    got, _ = mg.func.functional_call(ours, swapped, (x,))
+    want, _ = torch.func.functional_call(theirs, {k: torch.from_numpy(v) for k, v in swapped.items()},
+                                         (torch.from_numpy(x),))
+    np.testing.assert_allclose(got.data, want.detach().numpy(), rtol=1e-12, atol=1e-14)
+    unchanged, _ = ours(x)  # put back: the layer computes with its own weights again
+    np.testing.assert_allclose(unchanged.data, theirs(torch.from_numpy(x))[0].detach().numpy(), rtol=1e-12)
+    assert not np.allclose(unchanged.data, got.data)
+
+
+def test_functional_call_takes_torchs_arguments():
+    lin = mg.nn.Linear(2, 1)
+    ones = {"weight": np.ones((1, 2)), "bias": np.zeros(1)}
+    x = np.array([[1.0, 2.0]])
+    assert mg.func.functional_call(lin, ones, x).item() == 3  # one argument, not in a tuple
+    assert mg.func.functional_call(lin, ({"weight": ones["weight"]}, {"bias": ones["bias"]}), (x,)).item() == 3
+    assert mg.func.functional_call(lin, {"weight": ones["weight"]}, args=(), kwargs={"x": x}).shape == (1, 1)
+    with pytest.raises(KeyError, match=r"strict=True, and Linear's parameter\(s\) \['bias'\] are not given"):
+        mg.func.functional_call(lin, {"weight": ones["weight"]}, (x,), strict=True)
+    with pytest.raises(ValueError, match=r"\['bias'\] appear in more than one dict"):
+        mg.func.functional_call(lin, (ones, {"bias": ones["bias"]}), (x,))
+
+
+def test_functional_call_swaps_every_name_of_a_tied_weight():
+    model = mg.nn.Sequential(mg.nn.Linear(2, 2, bias=False), mg.nn.Linear(2, 2, bias=False))
+    model[1].weight = model[0].weight
+    x, eye = np.array([[1.0, 2.0]]), np.eye(2)
+    np.testing.assert_array_equal(mg.func.functional_call(model, {"0.weight": 2 * eye}, (x,)).data, [[4.0, 8.0]])
+    untied = mg.func.functional_call(model, {"0.weight": 2 * eye}, (x,), tie_weights=False).data
+    np.testing.assert_allclose(untied, 2 * x @ model[0].weight.data.T)
 
 
 @pytest.mark.parametrize("argnums", [0, 1, (0, 1)])

@@ -428,3 +428,11 @@ def test_load_state_dict_refuses_values_that_are_not_arrays():
     net = mg.nn.Linear(2, 2)
     with pytest.raises(TypeError, match="load_state_dict: 'bias' is not an array"):
         net.load_state_dict({"weight": np.zeros((2, 2)), "bias": [[1.0], [1.0, 2.0]]})
+
+
+def test_get_submodule_follows_the_dotted_path_as_torch():
+    model = mg.nn.Sequential(mg.nn.Linear(2, 3), mg.nn.Sequential(mg.nn.Tanh(), mg.nn.Linear(3, 1)))
+    assert model.get_submodule("") is model
+    assert model.get_submodule("1.1") is model[1][1]
+    with pytest.raises(AttributeError, match="Sequential has no attribute `2`"):
+        model.get_submodule("1.2")

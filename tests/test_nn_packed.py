@@ -363,7 +363,7 @@ def test_forward_mode_through_a_packed_lstm_equals_the_reverse_mode_jacobian(f64
 
     def run(x, h_0, c_0, weight_hh):
         packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
-        output, (h_n, c_n) = mg.func.functional_call(lstm, {"weight_hh_l0": weight_hh}, packed, (h_0, c_0))
+        output, (h_n, c_n) = mg.func.functional_call(lstm, {"weight_hh_l0": weight_hh}, (packed, (h_0, c_0)))
         return pad_packed_sequence(output)[0], h_n, c_n
 
     rng = np.random.default_rng(6)

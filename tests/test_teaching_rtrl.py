@@ -197,7 +197,7 @@ def test_sensitivities_are_the_jacobian_of_the_state_by_reverse_mode(f64):
     def final_state(w):  # with the cell's name: the layer's weight_hh_l0 only names the cell's weight_hh
         state = (mg.zeros(2, 5), mg.zeros(2, 5))
         for x_t in x:
-            state = mg.func.functional_call(layer.cell(0), {"weight_hh": w}, mg.tensor(x_t), state)
+            state = mg.func.functional_call(layer.cell(0), {"weight_hh": w}, (mg.tensor(x_t), state))
         return state
     dh, dc = mg.func.jacrev(final_state)(W)                          # (B, H, 4H, H) each
     sens = online.sensitivities

@@ -559,13 +559,20 @@ class Recurrent(Module):
             return
         if not isinstance(value, Parameter):
             raise TypeError(f"{type(self).__name__}: {name} must be a Parameter, got {type(value).__name__}")
-        cell, inner = shared
+        owner, last = self._home_of(name)
+        setattr(owner, last, value)  # the cell computes with it ...
+        self._adopt(shared[0], shared[1], value)  # ... and the layer lists it under the torch-style name
+
+    def _home_of(self, name: str) -> tuple[Any, str]:
+        """A torch-style name's parameter lives in a cell: (the cell or its sub-module, the attribute)."""
+        shared = self._shared.get(name)
+        if shared is None:
+            return self, name
+        owner, inner = shared
         *path, last = inner.split(".")
-        owner = cell
         for part in path:
             owner = getattr(owner, part)
-        setattr(owner, last, value)  # the cell computes with it ...
-        self._adopt(cell, inner, value)  # ... and the layer lists it under the torch-style name
+        return owner, last
 
     def _adopt(self, cell: RecurrentCell, inner: str, value: Parameter) -> None:
         """Register a cell's parameter ``inner`` as the layer's ``<inner>_l<k>[_reverse]``."""

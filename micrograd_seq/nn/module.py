@@ -71,6 +71,14 @@ class Module:
         self._modules.pop(name, None)
         object.__delattr__(self, name)
 
+    def _home_of(self, name: str) -> tuple[Any, str]:
+        """Where the parameter registered here as ``name`` is read when the module computes: (object, attribute).
+
+        Its own attribute, unless a module registers another object's parameter under its name (as
+        ``Recurrent`` does its cells'); ``mg.func.functional_call`` swaps a parameter there.
+        """
+        return self, name
+
     def _qualify(self, name: str) -> str:
         return f"{self._prefix}.{name}" if self._prefix else name
 
@@ -102,6 +110,16 @@ class Module:
         (``list(model.parameters())`` for a list; an optimizer takes the iterator as it is)."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
+
+    def get_submodule(self, target: str) -> Module:
+        """The sub-module at the dotted path ``target`` ("" is this module), as torch's; AttributeError if none."""
+        module: Module = self
+        for part in target.split(".") if target else ():
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{part}`")
+            module = child
+        return module
 
     def named_modules(self, memo: set[Module] | None = None, prefix: str = "",
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:

@@ -9,7 +9,7 @@ of the state with respect to every one of the P parameter entries:
     dl_t/dθ = (dl_t/dh_t) S_t^h                   dL/dθ = Σ_t dl_t/dθ,   L = Σ_t l_t(h_t)
 
 Both terms of S_t are one forward-mode pass of the cell's step: ``mg.func.jvp`` of
-``functional_call(cell, {name: θ}, x_t, s)`` with tangents (S_{t-1}, identity), P directions at
+``functional_call(cell, {name: θ}, (x_t, s))`` with tangents (S_{t-1}, identity), P directions at
 once, in chunks of at most ``chunk_size`` directions (one parameter tensor per chunk).
 dl_t/dh_t is a small reverse pass through the loss alone. Nothing of past steps is kept, so
 memory does not grow with T; but a step pushes P directions through the cell where BPTT pushes
@@ -228,7 +228,7 @@ class RTRL:
 
                 def one_step(*args: Tensor, inner: str = chunk.inner) -> Any:
                     *s, theta = args
-                    return functional_call(cell, {inner: theta}, x, s[0] if single else tuple(s))
+                    return functional_call(cell, {inner: theta}, (x, s[0] if single else tuple(s)))
                 identity[ones] = 1
                 try:
                     out, tangents = jvp(one_step, (*state, p), (*(s[rows] for s in sens),
