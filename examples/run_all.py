@@ -64,7 +64,7 @@ SENTIMENT = (each(r"^epoch (?P<epoch>\d+): training loss (?P<loss>[\d.]+), train
 # (median_adding_cifg, mean_chars_noaf, sd_chars_noaf, ...), as the example prints them (four digits).
 ODYSSEY = (each(r"^  (?P<task>adding|chars) +(?P<variant>\w+) +seed (?P<seed>\d+): (?P<value>\S+) \(",
                 value="{task}_{variant}_{seed}"),
-           lines("table", r"^\| "),
+           lines("table", r"^\|"),
            each(r"^\| (?P<variant>\w+) \| (?P<adding_mean>[^ |]+) ± (?P<adding_sd>[^ |]+) \| "
                 r"(?P<adding_median>[^ |]+) \|[^|]*\| (?P<chars_mean>[^ |]+) ± (?P<chars_sd>[^ |]+) \| "
                 r"(?P<chars_median>[^ |]+) \|",
