@@ -200,6 +200,7 @@ def baseline(task: str, settings: dict) -> float:
 
 RUNS = {"adding": run_adding, "chars": run_chars}
 METRICS = {"adding": "test MSE", "chars": "validation bits/char"}
+BASELINES = {"adding": "guess 1", "chars": "unigram"}
 
 
 def settings_for(quick: bool) -> dict[str, dict]:
@@ -259,8 +260,7 @@ def plot(runs: list[dict], variants: list[str], tasks: list[str], baselines: dic
                 ax.annotate(f"{v:.3g}", (k, top), xytext=(5, -9), textcoords="offset points", fontsize=7)
         if baselines[task] < top:
             ax.axhline(baselines[task], color="grey", linestyle="--", linewidth=1)
-        what = "guess 1" if task == "adding" else "unigram"
-        ax.set_title(f"{task} ({what}: {baselines[task]:.3g}{', dashed' if baselines[task] < top else ''})")
+        ax.set_title(f"{task} ({BASELINES[task]}: {baselines[task]:.3g}{', dashed' if baselines[task] < top else ''})")
         ax.set_xticks(range(len(variants)), variants, rotation=45)
         ax.set(ylabel=METRICS[task])
         if task == "adding":
@@ -298,6 +298,8 @@ def main() -> None:
     (args.out / "lstm_odyssey.md").write_text("\n".join(table) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'lstm_odyssey.md'}")
     baselines = {task: baseline(task, settings[task]) for task in tasks}
+    for task in tasks:
+        print(f"baseline {task} ({BASELINES[task]}): {baselines[task]:.4g}")
     plot(runs, variants, tasks, baselines, args.out)
     vanilla = float(np.mean(_values(runs, tasks[0], "vanilla")))
     result(f"{tasks[0]}_vanilla", vanilla, baselines[tasks[0]])

@@ -60,6 +60,21 @@ SENTIMENT = (each(r"^epoch (?P<epoch>\d+): training loss (?P<loss>[\d.]+), train
              number("best_epoch", r"^kept epoch (\d+), "),
              number("best_epoch_loss", r"^kept epoch \d+, .*\(training loss ([\d.]+)\)"))
 
+# Every seed's result (adding_vanilla_0, chars_nfg_2, ...), the table, and its columns per variant
+# (median_adding_cifg, mean_chars_noaf, sd_chars_noaf, ...), as the example prints them (four digits).
+ODYSSEY = (each(r"^  (?P<task>adding|chars) +(?P<variant>\w+) +seed (?P<seed>\d+): (?P<value>\S+) \(",
+                value="{task}_{variant}_{seed}"),
+           lines("table", r"^\|"),
+           each(r"^\| (?P<variant>\w+) \| (?P<adding_mean>[^ |]+) ± (?P<adding_sd>[^ |]+) \| "
+                r"(?P<adding_median>[^ |]+) \|[^|]*\| (?P<chars_mean>[^ |]+) ± (?P<chars_sd>[^ |]+) \| "
+                r"(?P<chars_median>[^ |]+) \|",
+                adding_mean="mean_adding_{variant}", adding_sd="sd_adding_{variant}",
+                adding_median="median_adding_{variant}", chars_mean="mean_chars_{variant}",
+                chars_sd="sd_chars_{variant}", chars_median="median_chars_{variant}"),
+           each(r"^baseline (?P<task>\w+) \([^)]*\): (?P<value>\S+)$", value="baseline_{task}"),
+           number("runs", r"^(\d+) runs: "), number("seeds", r"^\d+ runs: .* x (\d+) seeds, "),
+           number("workers", r"^\d+ runs: .*, (\d+) at a time$"))
+
 
 def mse(x: float) -> str:
     """A test MSE as the table prints it (four decimals), or "below 0.0001" where that shows 0.0000."""
@@ -160,6 +175,8 @@ RUNS = [
         row=Row("[translate_dates](#translate_dates-dates-to-iso-with-attention)",
                 lambda r: f"{percent(r.value, 2)} exact match", lambda r: f"{percent(r.baseline)} (copying digits)",
                 "at least 99 %", lambda r: "yes" if r.value >= 0.99 else "no")),
+    # Greff et al.'s LSTM variants, quoted on docs/cells.md (prose and table, no row here).
+    Run("lstm_odyssey", "lstm_odyssey", pictures={"lstm_odyssey.png": "cells-lstm-odyssey.png"}, figures=ODYSSEY),
 ]
 
 

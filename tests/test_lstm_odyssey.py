@@ -74,13 +74,18 @@ def test_cifg_couples_the_gates_and_noaf_leaves_the_cell_unsquashed(f64):
     np.testing.assert_allclose(h_new.data, c_new.data * o, rtol=1e-12)
 
 
-def test_replot_redraws_the_recorded_full_run(tmp_path):
-    """--replot: the table and plot of docs/data/lstm_odyssey.json (the full run docs/cells.md reports), no training."""
-    recorded = Path(__file__).resolve().parent.parent / "docs" / "data" / "lstm_odyssey.json"
-    command = [sys.executable, str(Path(odyssey.__file__)), "--replot", str(recorded), "--out", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    table = (tmp_path / "lstm_odyssey.md").read_text(encoding="utf-8").splitlines()
-    assert [row.split(" | ")[0].strip("| ") for row in table[2:]] == list(odyssey.VARIANTS)
-    assert (tmp_path / "lstm_odyssey.png").stat().st_size > 0
-    assert done.stdout.strip().splitlines()[-1].startswith("RESULT: adding_vanilla=0.0007177 (baseline 0.166")
+def test_replot_redraws_what_the_run_printed(tmp_path):
+    """--replot: the table, plot and RESULT line of a finished run, from the lstm_odyssey.json it wrote, no training."""
+    def run(*args: str) -> list[str]:
+        command = [sys.executable, str(Path(odyssey.__file__)), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()
+
+    trained = run("--quick", "--out", str(tmp_path / "run"))
+    redrawn = run("--replot", str(tmp_path / "run" / "lstm_odyssey.json"), "--out", str(tmp_path / "replot"))
+    table = (tmp_path / "replot" / "lstm_odyssey.md").read_text(encoding="utf-8")
+    assert table == (tmp_path / "run" / "lstm_odyssey.md").read_text(encoding="utf-8")
+    assert [row.split(" | ")[0].strip("| ") for row in table.splitlines()[2:]] == ["vanilla", "NFG", "FGR"]
+    assert redrawn[-1] == trained[-1] and trained[-1].startswith("RESULT: adding_vanilla=")
+    assert (tmp_path / "replot" / "lstm_odyssey.png").stat().st_size > 0
