@@ -2,9 +2,9 @@
 # make demo: the same set-up without the test tools, then the tour (python -m micrograd_seq demo).
 # make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) over the tree and mypy over the package.
 # make results: every example's full run, one after another, into docs/results.json, docs/images/ and the pages
-#   rendered from docs/templates/ (45 minutes to 1.5 hours on a shared 2-core machine: 12 to 20 minutes for the
-#   examples of docs/examples.md, 30 to 75 for the LSTM variants study of docs/cells.md); RUNS='sentiment forecast*'
-#   does only those runs (python examples/run_all.py --help).
+#   rendered from docs/templates/. Measured on a shared 2-core machine: 63 minutes for the 30 runs of
+#   docs/examples.md and 36 for the LSTM variants study of docs/cells.md (the record holds each run's time).
+#   RUNS='sentiment forecast*' does only those runs (python examples/run_all.py --help).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
