@@ -350,6 +350,17 @@ def _run_packed(cell: RecurrentCell, data: Tensor, batch_sizes: list[int], state
     return outputs[::-1] if reverse else outputs, state
 
 
+def _run_direction(cell: RecurrentCell, x: Tensor, state: State, reverse: bool,
+                   batch_sizes: list[int] | None) -> tuple[list[Tensor], State]:
+    """One layer and direction: each step's output in time order, and the final state (each
+    sequence's own, for a packed batch, whose ``batch_sizes`` are given)."""
+    if batch_sizes is not None:
+        return _run_packed(cell, x, batch_sizes, state, reverse)
+    states = _run(cell, x, state, reverse)
+    outputs = [s[0] for s in states[1:]]
+    return outputs[::-1] if reverse else outputs, states[-1]
+
+
 def _steps(x: Tensor, lo: int, hi: int) -> Tensor:
     """Time steps lo..hi-1 of a sequence (the whole of it when that is all), keeping its name."""
     if lo == 0 and hi == x.shape[0]:
@@ -481,9 +492,11 @@ class Recurrent(Module):
         if packed is not None:
             if x.ndim != 2 or x.shape[-1] != self.input_size:
                 raise ValueError(f"{name}: expected packed data of shape (rows, {self.input_size}), got {x.shape}")
-            batch_sizes = [int(b) for b in packed.batch_sizes.numpy()]
-            batch, unbatched = batch_sizes[0], False
+            sizes = [int(b) for b in packed.batch_sizes.numpy()]
+            batch_sizes: list[int] | None = sizes
+            batch, unbatched = sizes[0], False
         else:
+            batch_sizes = None
             if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
                 layout = "(batch, seq, {0})" if self.batch_first else "(seq, batch, {0})"
                 raise ValueError(f"{name}: expected input of shape {layout.format(self.input_size)} or "
@@ -516,14 +529,7 @@ class Recurrent(Module):
                         start = _as_state(cell, cell.initial_state(batch, x), "initial_state", batch)
                     else:
                         start = tuple(s[k] for s in given)
-                    if packed is None:
-                        states = _run(cell, layer_input, start, reverse=bool(direction))
-                    else:
-                        steps_out, final = _run_packed(cell, layer_input, batch_sizes, start, bool(direction))
-                if packed is None:
-                    steps_out, final = [s[0] for s in states[1:]], states[-1]
-                    if direction:
-                        steps_out.reverse()
+                    steps_out, final = _run_direction(cell, layer_input, start, bool(direction), batch_sizes)
                 outputs.append(ops.stack(steps_out, axis=0) if packed is None else ops.concat(steps_out, axis=0))
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else ops.concat(outputs, axis=-1)
