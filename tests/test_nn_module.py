@@ -436,3 +436,5 @@ def test_get_submodule_follows_the_dotted_path_as_torch():
     assert model.get_submodule("1.1") is model[1][1]
     with pytest.raises(AttributeError, match="Sequential has no attribute `2`"):
         model.get_submodule("1.2")
+    with pytest.raises(TypeError, match="get_submodule: target must be a dotted name"):
+        model.get_submodule(1)

@@ -113,6 +113,8 @@ class Module:
 
     def get_submodule(self, target: str) -> Module:
         """The sub-module at the dotted path ``target`` ("" is this module), as torch's; AttributeError if none."""
+        if not isinstance(target, str):
+            raise TypeError(f"get_submodule: target must be a dotted name (str), got {type(target).__name__}")
         module: Module = self
         for part in target.split(".") if target else ():
             child = module._modules.get(part)
